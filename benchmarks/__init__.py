@@ -1,0 +1,1 @@
+"""Liveri benchmarks stage."""

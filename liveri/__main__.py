@@ -1,0 +1,5 @@
+import sys
+
+from liveri.cli import main
+
+sys.exit(main())

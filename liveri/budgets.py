@@ -1,0 +1,24 @@
+"""Release budgets: the `release` section every experiment's params carry.
+
+The release gate (`liveri release`) checks each against what was measured; each is a param, so
+`--set release.latency_p99_ms=5` tightens one like any other knob.
+"""
+
+from __future__ import annotations
+
+from liveri.params import Params
+
+
+def ReleaseParams() -> Params:
+    p = Params()
+    p.Define("latency_p99_ms", 20.0, "SavedModel p99 latency (ms), one query at a time, batch 1.")
+    p.Define("min_metric", 0.9, "Lowest acceptable main eval metric on the held-out set.")
+    p.Define("max_int8_metric_drop", 0.01, "Largest drop of the main metric from float to int8.")
+    p.Define("max_bundle_bytes", 1_000_000, "Largest mobile bundle (zip) in bytes.")
+    p.Define("min_server_qps", 100.0, "Lowest server throughput (queries/s) at 8 in flight.")
+    p.Define(
+        "max_regression_pct",
+        25.0,
+        "Largest p50 latency increase (%) against the last released version, beyond noise.",
+    )
+    return p

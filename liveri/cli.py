@@ -1,0 +1,120 @@
+"""The `liveri` command line: one small function per subcommand, stages imported lazily.
+
+Exit codes: 0 success; 1 a release gate or quality check failed; 2 bad usage or bad input.
+Adding a subcommand: write `_cmd_NAME(args)` and register its arguments in `_build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from liveri import registry
+from liveri.errors import CheckFailed, UsageError
+from liveri.params import Params, ParamsError, diff, format_diff
+
+
+def experiment_params(name: str, overrides: list[str] | None = None) -> Params:
+    """The registered experiment's params with `KEY=VALUE` overrides applied."""
+    params = registry.get(name)().Params()
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set: expected KEY=VALUE, got {item!r}")
+        params.Override(key.strip(), value)
+    return params
+
+
+def _add_experiment(sub: argparse.ArgumentParser, required: bool = True) -> None:
+    sub.add_argument("-e", "--experiment", required=required, help="registered experiment name")
+    sub.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a param (repeatable), e.g. train.max_steps=300")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    print("\n".join(registry.names()))
+    return 0
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    params = experiment_params(args.experiment, args.set)
+    if args.diff:
+        other = experiment_params(args.diff)
+        rows = diff(params, other)
+        print(format_diff(rows, args.experiment, args.diff) if rows else "(no differences)")
+        return 0
+    if args.docs:
+        for key, value in params.items():
+            print(f"{key} : {value!r}  # {params.Doc(key)}")
+        return 0
+    sys.stdout.write(params.ToText())
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from liveri.train.main import train_command
+
+    return train_command(args)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from liveri.train.main import eval_command
+
+    return eval_command(args)
+
+
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
+    parser = argparse.ArgumentParser(
+        prog="liveri", description="Train, export, serve, bundle, benchmark and gate models."
+    )
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands: dict[str, Callable[..., int]] = {}
+
+    def add(name: str, fn: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
+        commands[name] = fn
+        return subs.add_parser(name, help=help_text, description=help_text)
+
+    add("list", _cmd_list, "registered experiments, one name per line")
+
+    p = add("params", _cmd_params, "print an experiment's full params")
+    _add_experiment(p)
+    p.add_argument("--diff", metavar="OTHER", help="print the keys that differ from OTHER")
+    p.add_argument("--docs", action="store_true", help="print each key's doc too")
+
+    p = add("train", _cmd_train, "train an experiment into a log directory (resumes)")
+    _add_experiment(p)
+    p.add_argument("--logdir", required=True)
+    p.add_argument("--strategy", default="one_device",
+                   choices=("one_device", "mirrored", "multi_worker"))
+    p.add_argument("--workers", type=int, default=1, help="multi_worker: worker processes")
+
+    p = add("eval", _cmd_eval, "evaluate a checkpoint on the held-out test split")
+    _add_experiment(p)
+    p.add_argument("--logdir", required=True)
+    p.add_argument("--checkpoint", help="checkpoint path (default: the latest in LOGDIR)")
+
+    return parser, commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, commands = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return commands[args.command](args)
+    except (UsageError, ParamsError, registry.UnknownExperimentError) as e:
+        print(f"liveri {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except CheckFailed as e:
+        print(f"liveri {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"liveri {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

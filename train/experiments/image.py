@@ -1,0 +1,40 @@
+"""Vision experiments."""
+
+from __future__ import annotations
+
+from liveri.train.experiment import Experiment
+from liveri.train.input.digits import DigitsInput
+from liveri.train.tasks.image_classifier import ImageClassifier
+
+from liveri.params import Params
+from liveri.registry import register
+
+
+@register("image.Digits")
+class Digits(Experiment):
+    """A small conv net on scikit-learn's 8x8 digit scans: the default of `liveri run`."""
+
+    def Task(self) -> Params:
+        p = ImageClassifier.Params()
+        p.name = "digits"
+        p.image_height, p.image_width, p.pixel_max = 8, 8, 16.0
+        p.conv.Set(channels=(32, 64), kernel=(3, 3), pooling="max")
+        p.hidden_dims = 128
+        p.dropout.keep_prob = 0.7
+        p.label_smoothing = 0.05
+        return p
+
+    def Input(self) -> Params:
+        return DigitsInput.Params()
+
+    def Train(self) -> Params:
+        p = super().Train()
+        p.Set(max_steps=1200, batch_size=64, learning_rate=3e-3, lr_schedule="cosine",
+              warmup_steps=50, checkpoint_every=200, eval_every=400, log_every=50)
+        return p
+
+    def Release(self) -> Params:
+        p = super().Release()
+        p.Set(latency_p99_ms=25.0, min_metric=0.97, max_int8_metric_drop=0.01,
+              max_bundle_bytes=500_000, min_server_qps=150.0, max_regression_pct=50.0)
+        return p

@@ -1,0 +1,1 @@
+"""Input: real data sources, deterministic splits and tf.data pipelines."""

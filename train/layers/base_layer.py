@@ -1,0 +1,168 @@
+"""The one interface every Liveri layer shares.
+
+A layer declares its knobs in `Params()`, builds its children and variables in `__init__` from
+those params (`CreateChild`, `CreateVariable`), and computes in `FProp`. Base params (dtype,
+compute dtype, weight init, seed) flow from parent to child unless the child sets them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from liveri.lazy import tf
+from liveri.params import Params
+
+# Params every layer inherits from its parent when left at None.
+INHERITED = ("dtype", "fprop_dtype", "params_init", "init_scale", "random_seed")
+_ROOT_DEFAULTS = {
+    "dtype": "float32",
+    "fprop_dtype": None,
+    "params_init": "xavier",
+    "init_scale": 1.0,
+    "random_seed": 1234,
+}
+
+
+class BaseLayer:
+    """Base of all layers: params in, TF2 variables held, children built explicitly."""
+
+    @classmethod
+    def Params(cls) -> Params:
+        p = Params()
+        p.Define("cls", cls, "The layer class these params build.")
+        p.Define("name", "", "Layer name; its variables are named under the layer's path.")
+        p.Define("dtype", None, "Variable dtype; None inherits (root: float32).", type=str)
+        p.Define(
+            "fprop_dtype",
+            None,
+            "Compute dtype, e.g. 'float16' for mixed precision; None inherits (root: dtype).",
+            type=str,
+        )
+        p.Define(
+            "params_init",
+            None,
+            "Weight init: xavier, gaussian, uniform or zeros; None inherits (root: xavier).",
+            type=str,
+        )
+        p.Define("init_scale", None, "Scale of the weight init; None inherits (root: 1.0).", type=float)
+        p.Define("random_seed", None, "Seed of weight init; None inherits (root: 1234).", type=int)
+        return p
+
+    def __init__(self, params: Params, path: str | None = None) -> None:
+        resolved = params.Copy()
+        for key in INHERITED:
+            if resolved.Get(key) is None and _ROOT_DEFAULTS[key] is not None:
+                resolved.SetKey(key, _ROOT_DEFAULTS[key])
+        self.params = resolved.Freeze()
+        self.path = path if path is not None else (params.name or type(self).__name__.lower())
+        self._children: dict[str, BaseLayer] = {}
+        self._variables: dict[str, Any] = {}
+
+    # -- building --------------------------------------------------------------------------
+    def CreateChild(self, name: str, child_params: Params) -> BaseLayer:
+        """Build child `name` from its params, filling inherited base params from this layer."""
+        p = child_params.Copy()
+        if not p.name:
+            p.name = name
+        for key in INHERITED:
+            if p.Get(key) is None:
+                p.SetKey(key, self.params.Get(key))
+        child = p.cls(p, path=f"{self.path}/{name}")
+        self._children[name] = child
+        return child
+
+    def CreateChildren(self, name: str, params_list: list[Params]) -> list[BaseLayer]:
+        return [self.CreateChild(f"{name}_{i}", p) for i, p in enumerate(params_list)]
+
+    def CreateVariable(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        init: str | None = None,
+        trainable: bool = True,
+        fan: tuple[int, int] | None = None,
+    ) -> Any:
+        """A tf.Variable named `<path>/<name>`, initialised as `init` (default: params_init)."""
+        p = self.params
+        init = init or p.params_init
+        full_name = f"{self.path}/{name}"
+        seed = (p.random_seed + zlib.crc32(full_name.encode())) % (2**31)
+        initializer = _initializer(init, p.init_scale, shape, seed, fan)
+        var = tf.Variable(
+            initializer, name=full_name.replace("/", "."), trainable=trainable, dtype=p.dtype
+        )
+        self._variables[name] = var
+        return var
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def children(self) -> dict[str, BaseLayer]:
+        return dict(self._children)
+
+    def VariablesByPath(self) -> dict[str, Any]:
+        """Every variable of this layer and its descendants, keyed by `path/name`."""
+        out = {f"{self.path}/{n}": v for n, v in self._variables.items()}
+        for child in self._children.values():
+            out.update(child.VariablesByPath())
+        return out
+
+    @property
+    def variables(self) -> list[Any]:
+        return list(self.VariablesByPath().values())
+
+    @property
+    def trainable_variables(self) -> list[Any]:
+        return [v for v in self.variables if v.trainable]
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.params.fprop_dtype or self.params.dtype
+
+    def CastToCompute(self, x: Any) -> Any:
+        return tf.cast(x, self.compute_dtype) if x.dtype != self.compute_dtype else x
+
+    def Weight(self, var: Any) -> Any:
+        """A variable as the compute dtype (mixed precision keeps float32 masters)."""
+        return tf.cast(var, self.compute_dtype) if var.dtype != self.compute_dtype else var
+
+    def FProp(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement FProp")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.FProp(*args, **kwargs)
+
+
+def _initializer(
+    init: str, scale: float, shape: tuple[int, ...], seed: int, fan: tuple[int, int] | None
+) -> Any:
+    shape = tuple(int(d) for d in shape)
+    if init == "zeros":
+        return tf.zeros(shape)
+    if init == "ones":
+        return tf.ones(shape)
+    if fan is None:
+        fan_in = int(shape[0]) if len(shape) >= 1 else 1
+        fan_out = int(shape[-1]) if len(shape) >= 1 else 1
+        receptive = 1
+        for d in shape[:-2]:
+            receptive *= int(d)
+        if len(shape) > 2:
+            fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+    else:
+        fan_in, fan_out = fan
+    rng = tf.random.stateless_uniform
+    seeds = (seed, 0)
+    if init == "xavier":
+        limit = scale * (6.0 / (fan_in + fan_out)) ** 0.5
+        return rng(shape, seeds, minval=-limit, maxval=limit)
+    if init == "uniform":
+        return rng(shape, seeds, minval=-scale, maxval=scale)
+    if init == "gaussian":
+        return tf.random.stateless_normal(shape, seeds, stddev=scale)
+    if init == "gaussian_sqrt_fanin":
+        return tf.random.stateless_normal(shape, seeds, stddev=scale / max(fan_in, 1) ** 0.5)
+    raise ValueError(
+        f"params_init: expected xavier, uniform, gaussian, gaussian_sqrt_fanin, zeros or ones, "
+        f"got {init!r}"
+    )

@@ -1,0 +1,1 @@
+"""Tasks: a model's layers plus its loss, metrics and decoding."""

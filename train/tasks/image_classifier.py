@@ -1,0 +1,96 @@
+"""Image classification: pixels -> conv stack -> feed-forward -> class logits.
+
+Preprocessing (pixel scaling) and decoding (softmax, argmax, label) are part of the task, so the
+exported graph takes raw pixels and answers with the label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liveri.train.layers.conv import Conv2DStack
+from liveri.train.layers.dropout import Dropout
+from liveri.train.layers.linear import FeedForward, Linear
+from liveri.train.tasks.base_task import BaseTask
+
+from liveri.lazy import tf
+from liveri.params import Params
+
+
+class ImageClassifier(BaseTask):
+    input_kind = "image"
+    main_metric = "accuracy"
+    higher_is_better = True
+
+    @classmethod
+    def Params(cls) -> Params:
+        p = super().Params()
+        p.Define("image_height", 8, "Input height in pixels.")
+        p.Define("image_width", 8, "Input width in pixels.")
+        p.Define("pixel_max", 255.0, "Largest raw pixel value; inputs are scaled by 1/pixel_max.")
+        p.Define("labels", [str(i) for i in range(10)], "Class names, in class-id order.")
+        p.Define("conv", Conv2DStack.Params(), "Convolutional front end.")
+        p.Define("hidden_dims", 64, "Width of the feed-forward layer after the convolutions.")
+        p.Define("dropout", Dropout.Params().Set(keep_prob=0.8), "Dropout before the logits.")
+        return p
+
+    def __init__(self, params: Params, path: str | None = None) -> None:
+        super().__init__(params, path)
+        p = self.params
+        self.conv = self.CreateChild("conv", p.conv)
+        h, w, c = self.conv.OutputShape(p.image_height, p.image_width)
+        self.hidden = self.CreateChild(
+            "hidden", FeedForward.Params().Set(input_dims=h * w * c, output_dims=p.hidden_dims)
+        )
+        self.dropout = self.CreateChild("dropout", p.dropout)
+        self.logits = self.CreateChild(
+            "logits", Linear.Params().Set(input_dims=p.hidden_dims, output_dims=len(p.labels))
+        )
+        self.flat_dims = h * w * c
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.params.labels)
+
+    def Preprocess(self, pixels: Any) -> Any:
+        """Raw pixels [N, H, W] (any numeric dtype) -> float features [N, H, W, 1] in [0, 1]."""
+        x = tf.cast(pixels, tf.float32) / self.params.pixel_max
+        return tf.expand_dims(x, -1)
+
+    def Logits(self, features: Any, training: bool = False) -> Any:
+        x = self.conv(features)
+        x = tf.reshape(x, (-1, self.flat_dims))
+        x = self.hidden(x, training=training)
+        return tf.cast(self.logits(self.dropout(x, training=training)), tf.float32)
+
+    def ComputeLoss(self, batch: dict[str, Any], training: bool) -> tuple[Any, dict[str, Any]]:
+        logits = self.Logits(self.Preprocess(batch["pixels"]), training=training)
+        labels = tf.one_hot(batch["label"], self.num_classes)
+        losses = tf.nn.softmax_cross_entropy_with_logits(
+            _smooth(labels, self.params.label_smoothing), logits
+        )
+        count = tf.cast(tf.shape(logits)[0], tf.float32)
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1), batch["label"]), tf.float32)
+        metrics = {
+            "loss": (tf.reduce_sum(losses), count),
+            "accuracy": (tf.reduce_sum(correct), count),
+        }
+        return tf.reduce_mean(losses), metrics
+
+    def ServeFeatures(self, features: Any) -> dict[str, Any]:
+        """Features [N, H, W, 1] in [0, 1] -> class probabilities (what TFLite runs)."""
+        return {"scores": tf.nn.softmax(self.Logits(features))}
+
+    def Serve(self, pixels: Any) -> dict[str, Any]:
+        """Raw pixels -> class id, label and probabilities (the serving signature)."""
+        scores = self.ServeFeatures(self.Preprocess(pixels))["scores"]
+        classes = tf.argmax(scores, -1)
+        labels = tf.gather(tf.constant(self.params.labels), classes)
+        return {"classes": classes, "labels": labels, "scores": scores}
+
+
+def _smooth(one_hot: Any, amount: float) -> Any:
+    if amount <= 0:
+        return one_hot
+    k = tf.cast(tf.shape(one_hot)[-1], one_hot.dtype)
+    return one_hot * (1.0 - amount) + amount / k

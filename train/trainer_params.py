@@ -1,0 +1,36 @@
+"""The `train` section of every experiment: what the trainer does and how often."""
+
+from __future__ import annotations
+
+from liveri.params import Params
+
+# Keys that may change when training resumes in an existing logdir.
+RESUMABLE_KEYS = (
+    "train.max_steps",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.eval_every",
+    "train.keep_checkpoints",
+)
+RESUMABLE_PREFIXES = ("release.", "export.")
+
+
+def TrainerParams() -> Params:
+    p = Params()
+    p.Define("max_steps", 1000, "Total training steps (resume continues up to this step).")
+    p.Define("batch_size", 64, "Global batch size (split across replicas).")
+    p.Define("learning_rate", 1e-3, "Peak learning rate.")
+    p.Define("optimizer", "adam", "adam, sgd or momentum.")
+    p.Define("momentum", 0.9, "Momentum of the momentum optimizer.")
+    p.Define("lr_schedule", "cosine", "constant, cosine, warmup_rsqrt or exp_decay.")
+    p.Define("warmup_steps", 50, "Linear warmup steps of cosine and warmup_rsqrt.")
+    p.Define("decay_start", 0, "exp_decay: step the decay starts.")
+    p.Define("half_life", 1000, "exp_decay: steps for the learning rate to halve.")
+    p.Define("min_lr_ratio", 0.01, "cosine: final learning rate as a fraction of the peak.")
+    p.Define("clip_gradient_norm", 5.0, "Clip gradients to this global norm; 0 disables.")
+    p.Define("checkpoint_every", 200, "Save a checkpoint every N steps (and at the end).")
+    p.Define("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+    p.Define("log_every", 50, "Write train summaries and a log line every N steps.")
+    p.Define("eval_every", 500, "Evaluate on the dev split every N steps (and at the end).")
+    p.Define("seed", 1, "Seed of data shuffling and dropout.")
+    return p
