@@ -7,6 +7,7 @@ Adding a subcommand: write `_cmd_NAME(args)` and register its arguments in `_bui
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -64,6 +65,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return eval_command(args)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from liveri.export.main import export_command
+
+    return export_command(args)
+
+
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
     parser = argparse.ArgumentParser(
         prog="liveri", description="Train, export, serve, bundle, benchmark and gate models."
@@ -94,10 +101,21 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., in
     p.add_argument("--logdir", required=True)
     p.add_argument("--checkpoint", help="checkpoint path (default: the latest in LOGDIR)")
 
+    p = add("export", _cmd_export, "export a trained logdir as a new model version")
+    p.add_argument("-e", "--experiment")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--logdir")
+    p.add_argument("--model_repo")
+    p.add_argument("--name", help="model name (default: experiment lowercased, . -> _)")
+    p.add_argument("--formats", help="comma-separated: " + "saved_model,tflite_float,"
+                   "tflite_dynamic,tflite_int8,tflite_fp16,onnx (default: all)")
+    p.add_argument("--verify", metavar="VERSION_DIR", help="recompute the manifest's checksums")
+
     return parser, commands
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser, commands = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -1,0 +1,249 @@
+"""From a checkpoint to a new version in a model repository, with every artifact proven equal.
+
+Everything is written under `REPO/MODEL/.tmp-PID-...`, checked, then renamed to the next
+integer version: a numbered folder is never partial. Leftover temporary folders of dead
+processes are removed by the next export.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from liveri.export import parity, tflite
+from liveri.export.inference import build_inference_module, postprocessing_spec, preprocessing_spec
+from liveri.export.warmup import write_warmup
+from liveri.train.export_params import ALL_FORMATS
+from liveri.train.trainer import restore_task
+
+from liveri import layout, manifest
+from liveri.errors import UsageError
+from liveri.fileio import atomic_write_json, atomic_write_text
+from liveri.lazy import tf
+from liveri.params import Params
+
+
+def parse_formats(text: str | None, default: list[str]) -> list[str]:
+    formats = [f.strip() for f in text.split(",")] if text else list(default)
+    unknown = [f for f in formats if f not in ALL_FORMATS]
+    if unknown:
+        raise UsageError(f"--formats: unknown format {', '.join(unknown)}; expected a "
+                         f"comma-separated subset of {','.join(ALL_FORMATS)}")
+    return ["saved_model"] + [f for f in formats if f != "saved_model"]
+
+
+def source_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _clean_leftovers(model_dir: Path) -> None:
+    for child in model_dir.glob(layout.TEMP_PREFIX + "*"):
+        pid = child.name[len(layout.TEMP_PREFIX):].split("-")[0]
+        alive = pid.isdigit() and _pid_alive(int(pid))
+        if not alive:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid() or True
+
+
+def _log(msg: str) -> None:
+    print(f"[export] {msg}", file=sys.stderr, flush=True)
+
+
+def export(params: Params, logdir: str | Path, model_repo: str | Path, name: str,
+           formats: list[str], checkpoint: str | None = None) -> Path:
+    """Export the trained `logdir` as the next version of `model_repo/name`; returns its dir."""
+    p = params.export
+    task, step, checkpoint = restore_task(params, logdir, checkpoint)
+    inp = params.input.Instantiate()
+    test = inp.Examples("test")
+    if p.parity_examples:
+        test = {k: v[: p.parity_examples] for k, v in test.items()}
+    model_dir = Path(model_repo) / name
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--model_repo: cannot create {model_dir}: {e.strerror}") from None
+    _clean_leftovers(model_dir)
+    tmp = model_dir / f"{layout.TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        version_dir = _write_version(params, task, step, checkpoint, tmp, name, formats, inp,
+                                     test)
+        return _publish(tmp, model_dir, version_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: Path, name: str,
+                   formats: list[str], inp: Any, test: dict[str, np.ndarray]) -> dict[str, Any]:
+    p = params.export
+    timings: dict[str, float] = {}
+    pre_spec, post_spec = preprocessing_spec(task), postprocessing_spec(task)
+    liveri_dir = tmp / layout.LIVERI_DIR
+    liveri_dir.mkdir(parents=True)
+
+    t0 = time.perf_counter()
+    module, signatures = build_inference_module(task)
+    tf.saved_model.save(module, str(tmp), signatures=signatures)
+    write_warmup(tmp, name, "pixels", list(test["pixels"][: p.warmup_requests]))
+    timings["saved_model"] = time.perf_counter() - t0
+    _log(f"saved_model written ({timings['saved_model']:.1f}s)")
+    atomic_write_text(liveri_dir / "labels.txt", "\n".join(task.params.labels) + "\n")
+    atomic_write_text(tmp / layout.VERSION_PARAMS_FILE, params.ToText())
+
+    train_pixels = inp.Examples("train")["pixels"][: p.calibration_examples]
+    calib_features = _features(pre_spec, train_pixels)
+
+    def calibration():
+        for row in calib_features:
+            yield [row[None]]
+
+    artifacts: list[dict[str, Any]] = [_saved_model_entry(tmp, signatures)]
+    for fmt in formats:
+        if fmt in tflite.TFLITE_FORMATS:
+            t0 = time.perf_counter()
+            content = tflite.convert(str(tmp), fmt, "features", calibration)
+            path = tmp / layout.ARTIFACT_FILES[fmt]
+            path.write_bytes(content)
+            inputs, outputs = tflite.tensor_specs(content)
+            timings[fmt] = time.perf_counter() - t0
+            artifacts.append({"format": fmt, "path": layout.ARTIFACT_FILES[fmt],
+                              "signature": "features", "inputs": inputs, "outputs": outputs,
+                              "select_tf_ops": False})
+            _log(f"{fmt} written ({timings[fmt]:.1f}s, {len(content)} bytes)")
+        elif fmt == "onnx":
+            t0 = time.perf_counter()
+            artifacts.append(_onnx(tmp, p.onnx_opset))
+            timings[fmt] = time.perf_counter() - t0
+            _log(f"onnx written ({timings[fmt]:.1f}s)")
+
+    reference = parity.reference_outputs(task, test["pixels"])
+    report: dict[str, Any] = {"examples": int(len(test["label"])), "split": "test",
+                              "reference": "trained model (checkpoint, eager TensorFlow)",
+                              "artifacts": {}}
+    metric = task.main_metric
+    report["reference_metrics"] = {
+        metric: float(np.mean(reference["classes"] == test["label"]))}
+    for entry in artifacts:
+        path = tmp if entry["format"] == "saved_model" else tmp / entry["path"]
+        outputs = parity.artifact_outputs(entry["format"], path, test["pixels"], pre_spec)
+        entry["metrics"] = parity.compare(reference, outputs, test["label"], metric)
+        report["artifacts"][entry["format"]] = entry["metrics"]
+        _log(f"parity {entry['format']}: {metric} {entry['metrics'][metric]:.4f}, agreement "
+             f"{entry['metrics']['agreement']:.4f}")
+    atomic_write_json(tmp / layout.PARITY_FILE, report)
+
+    for entry in artifacts:
+        file_path = tmp / entry["path"]
+        entry["sha256"] = manifest.sha256_file(file_path)
+        entry["bytes"] = file_path.stat().st_size
+    files = []
+    for file_path in sorted(x for x in tmp.rglob("*") if x.is_file()):
+        rel = file_path.relative_to(tmp).as_posix()
+        if rel != layout.MANIFEST_FILE:
+            files.append({"path": rel, "sha256": manifest.sha256_file(file_path),
+                          "bytes": file_path.stat().st_size})
+    return {
+        "experiment": params.experiment,
+        "model": name,
+        "params_hash": params.Hash(),
+        "checkpoint": checkpoint,
+        "checkpoint_step": step,
+        "commit": source_commit(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "main_metric": metric,
+        "higher_is_better": task.higher_is_better,
+        "input_kind": task.input_kind,
+        "preprocessing": pre_spec,
+        "postprocessing": post_spec,
+        "labels_file": "liveri/labels.txt",
+        "artifacts": artifacts,
+        "files": files,
+        "metrics": {a["format"]: a["metrics"] for a in artifacts},
+        "export_seconds": timings,
+        "budgets": dict(params.release.items()),
+        "gate": {"verdict": "pending"},
+    }
+
+
+def _features(pre_spec: dict[str, Any], pixels: np.ndarray) -> np.ndarray:
+    from liveri.processing import preprocess
+
+    return preprocess(pre_spec, pixels)
+
+
+def _saved_model_entry(tmp: Path, signatures: dict[str, Any]) -> dict[str, Any]:
+    fn = signatures["serving_default"]
+    inputs = [{"name": s.name, "dtype": s.dtype.name, "shape": s.shape.as_list()}
+              for s in fn.structured_input_signature[1].values()]
+    outputs = [{"name": k, "dtype": s.dtype.name, "shape": s.shape.as_list()}
+               for k, s in sorted(fn.structured_outputs.items())]
+    return {"format": "saved_model", "path": "saved_model.pb", "signature": "serving_default",
+            "signatures": sorted(signatures), "inputs": inputs, "outputs": outputs,
+            "select_tf_ops": False}
+
+
+def _onnx(tmp: Path, opset: int) -> dict[str, Any]:
+    path = tmp / layout.ARTIFACT_FILES["onnx"]
+    result = subprocess.run(
+        [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(tmp), "--signature_def",
+         "serving_default", "--tag", "serve", "--opset", str(opset), "--output", str(path)],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"tf2onnx failed:\n{result.stderr[-2000:]}")
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+
+    def spec(v: Any) -> dict[str, Any]:
+        dims = [d.dim_value if d.dim_value else None for d in v.type.tensor_type.shape.dim]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)
+        return {"name": v.name, "dtype": np.dtype(dtype).name, "shape": dims}
+
+    return {"format": "onnx", "path": layout.ARTIFACT_FILES["onnx"], "opset": opset,
+            "inputs": [spec(v) for v in model.graph.input],
+            "outputs": [spec(v) for v in model.graph.output], "select_tf_ops": False}
+
+
+def _publish(tmp: Path, model_dir: Path, version: dict[str, Any]) -> Path:
+    """Write the manifest, then rename the folder to the next free version number."""
+    while True:
+        number = (layout.latest_version(model_dir) or 0) + 1
+        version["version"] = number
+        manifest.write(tmp, version)
+        problems = manifest.verify(tmp)
+        if problems:
+            raise RuntimeError(f"export verification failed: {problems}")
+        target = model_dir / str(number)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if target.exists():
+                continue  # another export took this number; take the next
+            raise
+        _log(f"version {number} ready at {target}")
+        return target

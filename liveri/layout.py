@@ -1,0 +1,49 @@
+"""On-disk names every stage agrees on (see CONTRACT.md): log directory and model repository."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# Log directory (`--logdir`).
+PARAMS_FILE = "params.txt"
+CHECKPOINTS_DIR = "checkpoints"
+BEST_CHECKPOINT_DIR = "checkpoints/best"
+SUMMARIES_DIR = "summaries"
+METRICS_FILE = "metrics.json"
+TRAIN_LOG_FILE = "train_log.jsonl"
+
+# Model repository (`--model_repo`): REPO/MODEL/VERSION/...
+LIVERI_DIR = "liveri"
+MANIFEST_FILE = "liveri/manifest.json"
+PARITY_FILE = "liveri/parity.json"
+VERSION_PARAMS_FILE = "liveri/params.txt"
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
+ARTIFACT_FILES = {
+    "saved_model": "saved_model.pb",
+    "tflite_float": "liveri/model_float.tflite",
+    "tflite_dynamic": "liveri/model_dynamic.tflite",
+    "tflite_int8": "liveri/model_int8.tflite",
+    "tflite_fp16": "liveri/model_fp16.tflite",
+    "onnx": "liveri/model.onnx",
+}
+TEMP_PREFIX = ".tmp-"
+
+_VERSION_RE = re.compile(r"^\d+$")
+
+
+def versions(model_dir: str | Path) -> dict[int, Path]:
+    """Numbered version folders of a model (`00000123` is version 123), by version."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return {}
+    found = {}
+    for child in model_dir.iterdir():
+        if child.is_dir() and _VERSION_RE.match(child.name) and int(child.name) > 0:
+            found[int(child.name)] = child
+    return dict(sorted(found.items()))
+
+
+def latest_version(model_dir: str | Path) -> int | None:
+    found = versions(model_dir)
+    return max(found) if found else None

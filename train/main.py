@@ -1,0 +1,58 @@
+"""`liveri train` and `liveri eval`: the command-line face of the trainer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from liveri import layout
+from liveri.errors import UsageError
+from liveri.fileio import atomic_write_json
+
+
+def _strategy(name: str):
+    import tensorflow as tf
+
+    if name == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise UsageError(f"--strategy: {name!r} needs --workers (multi_worker) or is unknown")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from liveri.cli import experiment_params
+
+    params = experiment_params(args.experiment, args.set)
+    if args.strategy == "multi_worker":
+        from liveri.train.multi_worker import train_multi_worker
+
+        return train_multi_worker(args, params)
+    from liveri.train.trainer import Trainer
+
+    trainer = Trainer(params, Path(args.logdir), _strategy(args.strategy))
+    metrics = trainer.Train()
+    print(json.dumps(metrics, sort_keys=True))
+    return 0
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from liveri.train.run_dir import load_params
+    from liveri.train.trainer import Trainer, restore_task
+
+    logdir = Path(args.logdir)
+    params = load_params(logdir, args.experiment)
+    task, step, checkpoint = restore_task(params, logdir, args.checkpoint)
+    trainer = Trainer.__new__(Trainer)
+    trainer.params, trainer.task = params, task
+    trainer.input = params.input.Instantiate()
+    metrics = Trainer.Evaluate(trainer, "test")
+    record = {"step": step, "split": "test", "checkpoint": checkpoint,
+              "main_metric": task.main_metric, **metrics}
+    if not logdir.is_dir():
+        raise UsageError(f"--logdir: {logdir} is not a directory")
+    atomic_write_json(logdir / layout.METRICS_FILE, record)
+    print(json.dumps(record, sort_keys=True))
+    return 0

@@ -1,0 +1,245 @@
+"""The custom training loop: tf.function steps under a tf.distribute strategy, checkpoints
+with exact resume, dev evaluation with a best checkpoint, summaries and progress."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from liveri.train.lr_schedules import LearningRate
+from liveri.train.progress import Progress
+from liveri.train.run_dir import check_or_write_params
+
+from liveri import layout
+from liveri.errors import UsageError
+from liveri.fileio import atomic_write_json
+from liveri.lazy import tf
+from liveri.params import Params
+
+
+def make_optimizer(p: Params, step: Any) -> Any:
+    """An optimizer from trainer params whose learning rate follows `step`."""
+    import tf_keras
+
+    class Schedule(tf_keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, _iterations: Any) -> Any:
+            return LearningRate(p, step)
+
+        def get_config(self) -> dict:
+            return {}
+
+    lr = Schedule()
+    if p.optimizer == "adam":
+        return tf_keras.optimizers.Adam(learning_rate=lr)
+    if p.optimizer == "sgd":
+        return tf_keras.optimizers.SGD(learning_rate=lr)
+    if p.optimizer == "momentum":
+        return tf_keras.optimizers.SGD(learning_rate=lr, momentum=p.momentum)
+    raise UsageError(f"train.optimizer: expected adam, sgd or momentum, got {p.optimizer!r}")
+
+
+class Trainer:
+    """Trains `params.model` on `params.input` into `logdir`, resuming from its checkpoints."""
+
+    def __init__(self, params: Params, logdir: str | Path, strategy: Any = None,
+                 is_chief: bool = True) -> None:
+        self.params = params
+        self.logdir = Path(logdir)
+        self.is_chief = is_chief
+        self.strategy = strategy or tf.distribute.OneDeviceStrategy("/cpu:0")
+        self.input = params.input.Instantiate()
+        with self.strategy.scope():
+            self.task = params.model.Instantiate()
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            self.optimizer = make_optimizer(params.train, self.step)
+            self.model_vars = tf.Module()
+            self.model_vars.by_path = self.task.VariablesByPath()
+            self.checkpoint = tf.train.Checkpoint(
+                step=self.step, model=self.model_vars, optimizer=self.optimizer
+            )
+        self.variables = self.task.trainable_variables
+
+    # -- evaluation ------------------------------------------------------------------------
+    def Evaluate(self, split: str) -> dict[str, float]:
+        """Main metrics of the task on a whole split (not distributed: eval sets are small)."""
+        task = self.task
+
+        @tf.function
+        def eval_step(batch: dict[str, Any]) -> dict[str, Any]:
+            _, metrics = task.ComputeLoss(batch, training=False)
+            return metrics
+
+        sums: dict[str, float] = {}
+        counts: dict[str, float] = {}
+        for batch in self.input.Dataset(split, 256, training=False):
+            for name, (total, count) in eval_step(batch).items():
+                sums[name] = sums.get(name, 0.0) + float(total)
+                counts[name] = counts.get(name, 0.0) + float(count)
+        out = {name: sums[name] / max(counts[name], 1.0) for name in sums}
+        out["examples"] = int(counts.get("loss", 0))
+        return out
+
+    # -- training --------------------------------------------------------------------------
+    def _train_loop_fn(self) -> Any:
+        task, strategy, optimizer = self.task, self.strategy, self.optimizer
+        variables = self.variables
+        clip = self.params.train.clip_gradient_norm
+        replicas = strategy.num_replicas_in_sync
+
+        def step_fn(batch: dict[str, Any]) -> tuple[Any, Any]:
+            with tf.GradientTape() as tape:
+                loss, _ = task.ComputeLoss(batch, training=True)
+                scaled = loss / replicas
+            grads = tape.gradient(scaled, variables)
+            norm = tf.linalg.global_norm(grads)
+            if clip > 0:
+                grads, _ = tf.clip_by_global_norm(grads, clip, use_norm=norm)
+            optimizer.apply_gradients(zip(grads, variables, strict=True))
+            return loss, norm
+
+        @tf.function
+        def train_loop(iterator: Any, num_steps: Any) -> tuple[Any, Any]:
+            loss_sum = tf.constant(0.0)
+            norm = tf.constant(0.0)
+            for _ in tf.range(num_steps):
+                loss, norm = strategy.run(step_fn, args=(next(iterator),))
+                loss_sum += strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+                norm = strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None)
+                self.step.assign_add(1)
+            return loss_sum / tf.cast(num_steps, tf.float32), norm
+
+        return train_loop
+
+    def Train(self) -> dict[str, Any]:
+        """Train to `train.max_steps`; returns the final test metrics."""
+        p = self.params.train
+        write_dir = self.logdir if self.is_chief else self.logdir / f".worker-{id(self)}"
+        if self.is_chief:
+            check_or_write_params(self.logdir, self.params)
+        ckpt_dir = write_dir / layout.CHECKPOINTS_DIR
+        manager = tf.train.CheckpointManager(
+            self.checkpoint, str(ckpt_dir), max_to_keep=p.keep_checkpoints
+        )
+        best_manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(step=self.step, model=self.model_vars),
+            str(write_dir / layout.BEST_CHECKPOINT_DIR), max_to_keep=1,
+        )
+        if manager.latest_checkpoint:
+            self.checkpoint.restore(manager.latest_checkpoint)
+        start = int(self.step.numpy())
+        if start >= p.max_steps:
+            print(f"[train] {self.logdir} is already at step {start} >= train.max_steps "
+                  f"{p.max_steps}; nothing to train")
+            return self._final_eval(write_dir)
+        if start:
+            print(f"[train] resuming from step {start} ({manager.latest_checkpoint})")
+
+        dataset = self.input.Dataset("train", p.batch_size, training=True, seed=p.seed + start)
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        train_loop = self._train_loop_fn()
+        train_writer = tf.summary.create_file_writer(str(write_dir / layout.SUMMARIES_DIR / "train"))
+        eval_writer = tf.summary.create_file_writer(str(write_dir / layout.SUMMARIES_DIR / "eval"))
+        best = self._read_best(write_dir)
+        main_metric = self.task.main_metric
+        progress = Progress(start, p.max_steps, p.batch_size, self.params.experiment)
+        log_path = write_dir / layout.TRAIN_LOG_FILE
+        step = start
+        try:
+            while step < p.max_steps:
+                boundary = min(_next_multiple(step, n) for n in
+                               (p.log_every, p.checkpoint_every, p.eval_every, p.max_steps))
+                boundary = min(boundary, p.max_steps)
+                t0 = time.perf_counter()
+                loss, norm = train_loop(iterator, tf.constant(boundary - step))
+                loss = float(loss)
+                elapsed = time.perf_counter() - t0
+                examples_per_s = (boundary - step) * p.batch_size / max(elapsed, 1e-9)
+                step = boundary
+                if not tf.math.is_finite(loss):
+                    raise RuntimeError(f"loss became {loss} at step {step}; lower "
+                                       "train.learning_rate or raise train.clip_gradient_norm")
+                lr = float(LearningRate(p, step))
+                with train_writer.as_default(step=step):
+                    tf.summary.scalar("loss", loss)
+                    tf.summary.scalar("learning_rate", lr)
+                    tf.summary.scalar("grad_norm", float(norm))
+                    tf.summary.scalar("examples_per_sec", examples_per_s)
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"step": step, "loss": loss, "learning_rate": lr,
+                                        "grad_norm": float(norm),
+                                        "examples_per_sec": examples_per_s}) + "\n")
+                progress.update(step, loss)
+                if step % p.checkpoint_every == 0 or step == p.max_steps:
+                    manager.save(checkpoint_number=step)
+                if step % p.eval_every == 0 or step == p.max_steps:
+                    dev = self.Evaluate("dev")
+                    with eval_writer.as_default(step=step):
+                        for name, value in dev.items():
+                            tf.summary.scalar(f"dev/{name}", value)
+                    with open(log_path, "a") as f:
+                        f.write(json.dumps({"step": step, "dev": dev}) + "\n")
+                    value = dev[main_metric]
+                    better = best is None or (value > best if self.task.higher_is_better
+                                              else value < best)
+                    if better:
+                        best = value
+                        best_manager.save(checkpoint_number=step)
+                        atomic_write_json(write_dir / layout.BEST_CHECKPOINT_DIR / "best.json",
+                                          {"step": step, main_metric: value})
+        finally:
+            progress.close()
+            train_writer.flush()
+            eval_writer.flush()
+        return self._final_eval(write_dir)
+
+    def _read_best(self, write_dir: Path) -> float | None:
+        path = write_dir / layout.BEST_CHECKPOINT_DIR / "best.json"
+        if path.exists():
+            return json.loads(path.read_text()).get(self.task.main_metric)
+        return None
+
+    def _final_eval(self, write_dir: Path) -> dict[str, Any]:
+        metrics = self.Evaluate("test")
+        record = {"step": int(self.step.numpy()), "split": "test",
+                  "main_metric": self.task.main_metric, **metrics}
+        if self.is_chief:
+            atomic_write_json(write_dir / layout.METRICS_FILE, record)
+            writer = tf.summary.create_file_writer(str(write_dir / layout.SUMMARIES_DIR / "eval"))
+            with writer.as_default(step=record["step"]):
+                for name, value in metrics.items():
+                    tf.summary.scalar(f"test/{name}", value)
+            writer.flush()
+        return record
+
+
+def _next_multiple(step: int, n: int) -> int:
+    n = max(int(n), 1)
+    return (step // n + 1) * n
+
+
+def restore_task(params: Params, logdir: str | Path, checkpoint: str | None = None
+                 ) -> tuple[Any, int, str]:
+    """Build the task and load its weights: (task, step, checkpoint path).
+
+    `checkpoint` defaults to the latest in `logdir/checkpoints`; a missing one is a UsageError.
+    """
+    logdir = Path(logdir)
+    if checkpoint is None:
+        checkpoint = tf.train.latest_checkpoint(str(logdir / layout.CHECKPOINTS_DIR))
+        if checkpoint is None:
+            raise UsageError(f"no checkpoint in {logdir / layout.CHECKPOINTS_DIR}; expected a "
+                             f"trained logdir (run `liveri train -e {params.experiment} "
+                             f"--logdir {logdir}` first)")
+    elif not tf.io.gfile.exists(checkpoint + ".index"):
+        raise UsageError(f"--checkpoint: {checkpoint!r} does not exist; expected a checkpoint "
+                         f"prefix such as {logdir / layout.CHECKPOINTS_DIR}/ckpt-300")
+    task = params.model.Instantiate()
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    holder = tf.Module()
+    holder.by_path = task.VariablesByPath()
+    status = tf.train.Checkpoint(step=step, model=holder).restore(checkpoint)
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+    return task, int(step.numpy()), checkpoint
