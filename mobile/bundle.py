@@ -1,0 +1,165 @@
+"""A bundle opened on the device: checksums verified, model loaded on LiteRT, raw input answered.
+
+Needs LiteRT and numpy only; it never imports TensorFlow, so it runs where only a TFLite runtime
+is installed. The pre- and post-processing come from `bundle.json`, the same spec the SavedModel
+applies in its graph, so the same raw input gets the same answer here as from the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from liveri.mobile import schema
+
+from liveri.errors import UsageError
+from liveri.processing import postprocess, preprocess
+from liveri.runtimes import TfliteModel
+
+
+class BundleError(UsageError):
+    """The file is not a usable bundle (not a zip, no `bundle.json`, a file missing)."""
+
+
+class ChecksumMismatch(BundleError):
+    """A file in the bundle is not the one the bundler packed; `file` names it."""
+
+    def __init__(self, bundle: Path, file: str, detail: str) -> None:
+        super().__init__(f"{file}: checksum mismatch in {bundle} ({detail}); the bundle is "
+                         f"corrupt or was modified, rebuild it with `liveri bundle`")
+        self.file = file
+
+
+class InputError(UsageError):
+    """The raw input does not fit what the bundle's model takes."""
+
+
+class Bundle:
+    """One bundle, verified and loaded; `predict` answers one raw example."""
+
+    def __init__(self, path: str | Path, num_threads: int = 1) -> None:
+        self.path = Path(path)
+        files = _read_members(self.path)
+        self.spec: dict[str, Any] = files.pop(schema.BUNDLE_JSON)
+        _verify(self.path, files, self.spec)
+        self.labels = _read_labels(files, self.spec)
+        self.model = TfliteModel(files[self.spec["model_file"]], num_threads=num_threads)
+        self._check_model()
+
+    @property
+    def input_kind(self) -> str:
+        """What raw input the bundle takes: `image`, `text` or `audio`."""
+        return self.spec["preprocessing"]["kind"]
+
+    def expects(self) -> str:
+        """The raw input in words, for error messages."""
+        raw = self.spec["preprocessing"].get("raw_input", {})
+        parts = [f"one {self.input_kind} example"]
+        if "name" in raw:
+            parts.append(f"{raw['name']!r}")
+        if "shape" in raw:
+            parts.append(f"shape {list(raw['shape'])}")
+        if "dtype" in raw:
+            parts.append(f"dtype {raw['dtype']}")
+        if "range" in raw:
+            parts.append(f"values {raw['range'][0]}..{raw['range'][1]}")
+        return ", ".join(parts)
+
+    def predict(self, x: Any) -> dict[str, Any]:
+        """One raw example -> the decoded answer and its scores, as plain JSON-ready values."""
+        try:
+            features = preprocess(self.spec["preprocessing"], x)
+        except ValueError as e:
+            raise InputError(f"{e}; this bundle takes {self.expects()}") from None
+        if len(features) != 1:
+            raise InputError(f"predict takes one example, got {len(features)}; this bundle "
+                             f"takes {self.expects()}")
+        (input_name,) = self.model.inputs
+        outputs = self.model(**{input_name: features})
+        post = self.spec["postprocessing"]
+        kind = post["kind"]
+        if kind not in _ONE_EXAMPLE:
+            raise BundleError(f"postprocessing kind {kind!r} is not supported by this runner")
+        return _ONE_EXAMPLE[kind](post, outputs, self.labels)
+
+    def _check_model(self) -> None:
+        """Refuse a model whose tensors are not the ones `bundle.json` describes."""
+        for side, details in (("inputs", self.model.inputs), ("outputs", self.model.outputs)):
+            declared = {t["name"]: t["dtype"] for t in self.spec[side]}
+            actual = {name: np.dtype(d["dtype"]).name for name, d in details.items()}
+            if declared != actual:
+                raise BundleError(f"{self.spec['model_file']}: {side} are {actual} but "
+                                  f"{schema.BUNDLE_JSON} declares {declared}")
+        if len(self.model.inputs) != 1:
+            raise BundleError(f"this runner feeds one input; the model takes "
+                              f"{sorted(self.model.inputs)}")
+
+
+def _read_members(path: Path) -> dict[str, Any]:
+    """`bundle.json` (parsed) and the bytes of every file it lists; zip CRC errors name the file."""
+    if not path.is_file():
+        raise BundleError(f"{path}: no such bundle file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if schema.BUNDLE_JSON not in names:
+                raise BundleError(f"{path}: no {schema.BUNDLE_JSON} inside; build bundles with "
+                                  f"`liveri bundle`")
+            spec = json.loads(zf.read(schema.BUNDLE_JSON))
+            files: dict[str, Any] = {schema.BUNDLE_JSON: spec}
+            for entry in spec.get("files", []):
+                name = entry["path"]
+                if name not in names:
+                    raise BundleError(f"{name}: listed in {schema.BUNDLE_JSON} but missing "
+                                      f"from {path}")
+                try:
+                    files[name] = zf.read(name)
+                except zipfile.BadZipFile as e:
+                    raise ChecksumMismatch(path, name, str(e)) from None
+    except zipfile.BadZipFile as e:
+        raise BundleError(f"{path}: not a readable zip ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise BundleError(f"{path}: {schema.BUNDLE_JSON} is malformed ({e})") from None
+    if spec.get("schema") != schema.SCHEMA:
+        raise BundleError(f"{path}: bundle schema {spec.get('schema')!r}; this runner reads "
+                          f"{schema.SCHEMA!r}")
+    return files
+
+
+def _verify(path: Path, files: dict[str, bytes], spec: dict[str, Any]) -> None:
+    """Every listed file must match its recorded sha256 before anything is loaded from it."""
+    for entry in spec["files"]:
+        digest = hashlib.sha256(files[entry["path"]]).hexdigest()
+        if digest != entry["sha256"]:
+            raise ChecksumMismatch(path, entry["path"],
+                                   f"sha256 {digest}, {schema.BUNDLE_JSON} says {entry['sha256']}")
+    for name in [spec["model_file"]] + [spec[k] for k in schema.SIDE_FILE_KEYS if spec.get(k)]:
+        if name not in files:
+            raise BundleError(f"{path}: {name} is used but has no checksum in "
+                              f"{schema.BUNDLE_JSON}")
+
+
+def _read_labels(files: dict[str, bytes], spec: dict[str, Any]) -> list[str]:
+    name = spec.get("labels_file")
+    return files[name].decode().splitlines() if name else []
+
+
+def _classification(post: dict[str, Any], outputs: dict[str, np.ndarray],
+                    labels: list[str]) -> dict[str, Any]:
+    scores = outputs[post["scores_output"]]
+    if labels and scores.shape[-1] != len(labels):
+        raise BundleError(f"the model scores {scores.shape[-1]} classes but the labels file has "
+                          f"{len(labels)}")
+    answer = postprocess(post, scores, labels or [str(i) for i in range(scores.shape[-1])])
+    return {"class_id": int(answer["classes"][0]), "label": answer["labels"][0],
+            "scores": [float(s) for s in answer["scores"][0]]}
+
+
+# One example's answer for each postprocessing kind; text and audio kinds plug in here.
+_ONE_EXAMPLE: dict[str, Callable[[dict[str, Any], dict[str, np.ndarray], list[str]],
+                                 dict[str, Any]]] = {"classify": _classification}

@@ -1,0 +1,36 @@
+"""Raw input from the runner's command line: an .npy array, a string, or a .wav file's samples."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+from liveri.mobile.bundle import InputError
+
+
+def read_npy(path: str | Path) -> np.ndarray:
+    """An array saved with `numpy.save` (pickles refused: the file may come from anywhere)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; expected a .npy array (numpy.save)") from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable .npy array ({e}); expected a file "
+                         f"written by numpy.save") from None
+
+
+def read_wav(path: str | Path) -> np.ndarray:
+    """Mono 16-bit PCM samples as float32 in [-1, 1], what audio models take as raw input."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            channels, width, frames = w.getnchannels(), w.getsampwidth(), w.getnframes()
+            data = w.readframes(frames)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; expected a .wav file") from None
+    except (wave.Error, EOFError) as e:
+        raise InputError(f"{path}: not a readable .wav file ({e})") from None
+    if channels != 1 or width != 2:
+        raise InputError(f"{path}: {channels} channel(s) of {8 * width}-bit samples; expected "
+                         f"mono 16-bit PCM")
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)

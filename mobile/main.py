@@ -1,0 +1,29 @@
+"""`liveri bundle`: the command-line face of the bundler."""
+
+from __future__ import annotations
+
+import argparse
+
+from liveri.mobile.bundler import make_bundle
+
+from liveri.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare `liveri bundle`'s flags on its subparser."""
+    parser.add_argument("--model_repo", required=True, help="model repository (liveri export)")
+    parser.add_argument("--name", required=True, help="model name, the folder under REPO")
+    parser.add_argument("--version", type=int, help="version to bundle (default: the newest)")
+    parser.add_argument("--format", default="tflite_int8",
+                        help="TFLite artifact to pack: tflite_int8 (default), tflite_float, "
+                             "tflite_dynamic or tflite_fp16")
+    parser.add_argument("--out", required=True, metavar="FILE.zip", help="bundle to write")
+
+
+def bundle_command(args: argparse.Namespace) -> int:
+    """Write the bundle and say where it went and what it holds."""
+    if args.version is not None and args.version < 1:
+        raise UsageError(f"--version: expected a positive integer, got {args.version}")
+    out = make_bundle(args.model_repo, args.name, args.version, args.format, out=args.out)
+    print(f"wrote {out} ({out.stat().st_size} bytes): {args.name} {args.format}")
+    return 0

@@ -1,0 +1,23 @@
+"""The bundle's table of contents (`bundle.json`): the one place its names and layout are defined.
+
+The bundler writes it and the runner reads it; a device port reads it too, so every key is plain
+JSON and says what the device must do (see `describe` in the bundler for the full shape).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+SCHEMA = "liveri.bundle/1"
+BUNDLE_JSON = "bundle.json"
+MODEL_FILE = "model.tflite"
+# Manifest keys naming side files (labels, vocab) that the post- or pre-processing reads.
+SIDE_FILE_KEYS = ("labels_file", "vocab_file")
+# How each preprocessing kind takes its raw input on the runner's command line.
+INPUT_FLAGS = {"image": "--input-file X.npy", "text": '--text "..."', "audio": "--wav FILE.wav"}
+
+
+def file_entry(path: str, data: bytes) -> dict[str, Any]:
+    """What `bundle.json` records of a file so the runner can refuse a changed one."""
+    return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
