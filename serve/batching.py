@@ -1,0 +1,306 @@
+"""Dynamic batching: requests to one signature queue up and run together as one model call.
+
+TF Serving's BatchingParameters, same meaning: a batch closes when it reaches `max_batch_size`
+examples or its first request has waited `batch_timeout_micros`; it is padded up to the next of
+`allowed_batch_sizes`; at most `max_enqueued_batches` batches wait (beyond: RESOURCE_EXHAUSTED at
+once); `num_batch_threads` batches run at a time. A request whose deadline passes while queued
+answers DEADLINE_EXCEEDED and never reaches the model. Only requests whose inputs agree on
+everything but the batch dimension are batched together.
+
+`BatchingConfig` holds the current parameters; replacing them (a changed parameters file) takes
+effect at the next batch, with no restart and no failed request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+import numpy as np
+from google.protobuf import text_format
+from liveri.serve.errors import ServingError, from_exception, invalid
+
+from liveri.errors import UsageError
+
+log = logging.getLogger("liveri.serve")
+
+RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    """TF Serving's BatchingParameters with its defaults (BasicBatchScheduler's)."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.max_enqueued_batches < 1:
+            raise UsageError("BatchingParameters: max_batch_size, num_batch_threads and "
+                             "max_enqueued_batches must be positive")
+        if self.batch_timeout_micros < 0:
+            raise UsageError("BatchingParameters: batch_timeout_micros must be >= 0")
+        sizes = self.allowed_batch_sizes
+        if sizes:
+            if list(sizes) != sorted(set(sizes)) or sizes[0] < 1:
+                raise UsageError("BatchingParameters: allowed_batch_sizes must be positive and "
+                                 f"strictly increasing, got {list(sizes)}")
+            if sizes[-1] != self.max_batch_size:
+                raise UsageError("BatchingParameters: the last entry of allowed_batch_sizes "
+                                 f"({sizes[-1]}) must equal max_batch_size ({self.max_batch_size})")
+
+    def padded_size(self, size: int) -> int:
+        """The batch size the model runs for `size` examples (next allowed size, if any)."""
+        for allowed in self.allowed_batch_sizes:
+            if allowed >= size:
+                return allowed
+        return size
+
+
+def parse_batching_parameters(text: str, origin: str = "<text>") -> BatchingOptions:
+    """BatchingOptions from a BatchingParameters text proto; UsageError naming line and column."""
+    from liveri.serve.protos import BatchingParametersProto
+
+    proto = BatchingParametersProto()
+    try:
+        text_format.Parse(text, proto)
+    except text_format.ParseError as exc:
+        raise UsageError(
+            f"Error parsing text-format tensorflow.serving.BatchingParameters: {origin}: {exc}"
+        ) from None
+    defaults = BatchingOptions()
+    values = {}
+    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
+                 "num_batch_threads"):
+        values[name] = (getattr(proto, name).value if proto.HasField(name)
+                        else getattr(defaults, name))
+    return BatchingOptions(allowed_batch_sizes=tuple(proto.allowed_batch_sizes),
+                           pad_variable_length_inputs=proto.pad_variable_length_inputs, **values)
+
+
+def read_batching_parameters_file(path: str) -> BatchingOptions:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        raise UsageError(f"--batching_parameters_file: cannot read {path}: {exc.strerror}") from None
+    return parse_batching_parameters(text, path)
+
+
+class BatchingConfig:
+    """The batching options in force; every scheduler reads them at each batch."""
+
+    def __init__(self, options: BatchingOptions | None = None) -> None:
+        self.options = options or BatchingOptions()
+
+
+class _Task:
+    __slots__ = ("inputs", "size", "key", "deadline", "done", "outputs", "error", "taken")
+
+    def __init__(self, inputs: dict[str, np.ndarray], size: int, key: tuple,
+                 deadline: float | None) -> None:
+        self.inputs = inputs
+        self.size = size
+        self.key = key
+        self.deadline = deadline
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.outputs: dict[str, np.ndarray] | None = None
+        self.error: ServingError | None = None
+        self.taken = False
+
+    def finish(self, outputs: dict[str, np.ndarray] | None, error: ServingError | None) -> None:
+        self.outputs = outputs
+        self.error = error
+        self.done.release()
+
+
+def _batch_key(inputs: dict[str, np.ndarray]) -> tuple[int, tuple] | None:
+    """(batch size, key) when every input shares its first dimension; None if not batchable."""
+    size = None
+    key = []
+    for name in sorted(inputs):
+        array = inputs[name]
+        if array.ndim == 0 or (size is not None and array.shape[0] != size):
+            return None
+        size = array.shape[0]
+        key.append((name, array.dtype.str, array.shape[1:]))
+    if not size:
+        return None
+    return size, tuple(key)
+
+
+class BatchScheduler:
+    """One queue and its batch threads, in front of one signature of one loaded version."""
+
+    def __init__(self, run: RunFn, config: BatchingConfig,
+                 on_batch: Callable[[int], None] = lambda size: None,
+                 on_queue: Callable[[int], None] = lambda depth: None) -> None:
+        self._run = run
+        self._config = config
+        self._on_batch = on_batch
+        self._on_queue = on_queue
+        self._cond = threading.Condition()
+        self._queue: deque[_Task] = deque()
+        self._queued = 0  # examples waiting
+        self._stopped = False
+        self._threads: list[threading.Thread] = []
+        self._ensure_threads(config.options)
+
+    def _ensure_threads(self, options: BatchingOptions) -> None:
+        self._threads = [t for t in self._threads if t.is_alive()]
+        while len(self._threads) < options.num_batch_threads:
+            thread = threading.Thread(target=self._work, args=(len(self._threads),),
+                                      name="liveri-batch", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def submit(self, inputs: dict[str, np.ndarray], deadline: float | None) -> dict[str, np.ndarray]:
+        """Queue the request, wait for its batch, return its slice of the outputs."""
+        options = self._config.options
+        keyed = _batch_key(inputs)
+        if keyed is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise _deadline_error()
+            return self._run(inputs)
+        size, key = keyed
+        if size > options.max_batch_size:
+            raise invalid(f"Task size {size} is larger than maximum input batch size "
+                          f"{options.max_batch_size}; send at most {options.max_batch_size} "
+                          "examples per request")
+        task = _Task(inputs, size, key, deadline)
+        with self._cond:
+            if self._stopped:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE, "The batch scheduler is stopped")
+            if self._queued + size > options.max_enqueued_batches * options.max_batch_size:
+                raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                   "The batch scheduling queue to which this task was submitted "
+                                   "is full")
+            if len(self._threads) != options.num_batch_threads:
+                self._ensure_threads(options)
+            self._queue.append(task)
+            self._queued += size
+            self._cond.notify_all()
+        self._on_queue(self._queued)
+        timeout = -1 if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if not task.done.acquire(timeout=timeout):
+            with self._cond:
+                if not task.taken:  # still queued: leave without costing model time
+                    self._queue.remove(task)
+                    self._queued -= size
+                    raise _deadline_error()
+            task.done.acquire()  # already running: its answer comes shortly
+        if task.error is not None:
+            raise task.error
+        return task.outputs  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        """Let the batch threads finish what is queued and exit."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def _take_batch(self, index: int) -> list[_Task] | None:
+        with self._cond:
+            while True:
+                options = self._config.options
+                if index >= options.num_batch_threads and not self._stopped:
+                    return None
+                if self._queue:
+                    break
+                if self._stopped:
+                    return None
+                self._cond.wait()
+            first = self._queue[0]
+            if options.batch_timeout_micros > 0:
+                close_at = time.monotonic() + options.batch_timeout_micros / 1e6
+                while not self._stopped:
+                    ready = sum(t.size for t in self._queue if t.key == first.key)
+                    remaining = close_at - time.monotonic()
+                    if ready >= options.max_batch_size or remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if not self._queue:
+                    return []
+                first = self._queue[0]
+            batch, rest, size = [], deque(), 0
+            for task in self._queue:
+                if task.key == first.key and size + task.size <= options.max_batch_size:
+                    batch.append(task)
+                    size += task.size
+                    task.taken = True
+                else:
+                    rest.append(task)
+            self._queue = rest
+            self._queued -= size
+        self._on_queue(self._queued)
+        return batch
+
+    def _work(self, index: int) -> None:
+        while True:
+            batch = self._take_batch(index)
+            if batch is None:
+                return
+            if batch:
+                self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Task]) -> None:
+        now = time.monotonic()
+        live = []
+        for task in batch:
+            if task.deadline is not None and now > task.deadline:
+                task.finish(None, _deadline_error())
+            else:
+                live.append(task)
+        if not live:
+            return
+        try:
+            if len(live) == 1 and not self._config.options.allowed_batch_sizes:
+                self._on_batch(live[0].size)
+                live[0].finish(self._run(live[0].inputs), None)
+                return
+            self._run_merged(live)
+        except Exception as exc:  # answer every task; never lose a batch thread
+            error = from_exception(exc)
+            for task in live:
+                if task.done.locked() and task.outputs is None and task.error is None:
+                    task.finish(None, error)
+
+    def _run_merged(self, tasks: list[_Task]) -> None:
+        total = sum(t.size for t in tasks)
+        padded = self._config.options.padded_size(total)
+        merged = {}
+        for name in tasks[0].inputs:
+            parts = [t.inputs[name] for t in tasks]
+            if padded > total:
+                first_row = parts[0][:1]
+                parts.append(np.repeat(first_row, padded - total, axis=0))
+            merged[name] = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+        self._on_batch(padded)
+        outputs = self._run(merged)
+        if any(value.ndim == 0 or value.shape[0] != padded for value in outputs.values()):
+            # An output without the batch dimension cannot be split: run each request alone.
+            for task in tasks:
+                task.finish(self._run(task.inputs), None)
+            return
+        start = 0
+        for task in tasks:
+            end = start + task.size
+            task.finish({k: v[start:end] for k, v in outputs.items()}, None)
+            start = end
+
+
+def _deadline_error() -> ServingError:
+    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                        "Deadline exceeded while the request waited for its batch; "
+                        "the model did not run")

@@ -1,0 +1,121 @@
+"""Model server configuration: TF Serving's ModelServerConfig and MonitoringConfig text protos.
+
+Turns `--model_config_file`, `--model_name/--model_base_path` or `--model_repo` into the list of
+`ModelSpec`s the manager serves.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from google.protobuf import text_format
+from liveri.serve.source import ModelSpec, VersionPolicy, repo_specs
+from tensorflow_serving.config import model_server_config_pb2
+
+from liveri.errors import UsageError
+
+
+def parse_model_config_text(text: str, origin: str = "<text>"
+                            ) -> model_server_config_pb2.ModelServerConfig:
+    """Parse a ModelServerConfig, or UsageError in TF Serving's words with line and column."""
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as exc:
+        raise UsageError(
+            f"Error parsing text-format tensorflow.serving.ModelServerConfig: {origin}: {exc}"
+        ) from None
+    return config
+
+
+def read_model_config_file(path: str) -> model_server_config_pb2.ModelServerConfig:
+    """The ModelServerConfig in `path` (UsageError when missing or unparsable)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        raise UsageError(f"--model_config_file: cannot read {path}: {exc.strerror}") from None
+    return parse_model_config_text(text, path)
+
+
+def specs_from_config(config: model_server_config_pb2.ModelServerConfig,
+                      relative_to: str = "") -> list[ModelSpec]:
+    """One ModelSpec per `model_config_list` entry; UsageError on what TF Serving also refuses."""
+    if config.WhichOneof("config") == "custom_model_config":
+        raise UsageError("custom_model_config is not supported; use model_config_list")
+    specs = []
+    names = set()
+    for model in config.model_config_list.config:
+        if not model.name:
+            raise UsageError("ModelServerConfig: every model config needs a name")
+        if model.name in names:
+            raise UsageError(f"ModelServerConfig: model name {model.name} is listed twice")
+        if not model.base_path:
+            raise UsageError(f"ModelServerConfig: model {model.name} has no base_path")
+        names.add(model.name)
+        base_path = model.base_path
+        if relative_to and not os.path.isabs(base_path):
+            base_path = os.path.join(relative_to, base_path)
+        policy_proto = model.model_version_policy
+        kind = policy_proto.WhichOneof("policy_choice")
+        if kind == "all":
+            policy = VersionPolicy("all")
+        elif kind == "specific":
+            policy = VersionPolicy("specific", versions=tuple(policy_proto.specific.versions))
+        else:
+            policy = VersionPolicy("latest", num_versions=policy_proto.latest.num_versions or 1)
+        specs.append(ModelSpec(model.name, base_path, policy, dict(model.version_labels),
+                               model.model_platform or "tensorflow"))
+    return specs
+
+
+def single_model_config(name: str, base_path: str) -> model_server_config_pb2.ModelServerConfig:
+    """TF Serving's `--model_name/--model_base_path` form as a one-model config."""
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add()
+    model.name = name
+    model.base_path = base_path
+    model.model_platform = "tensorflow"
+    return config
+
+
+def repo_config(model_repo: str) -> model_server_config_pb2.ModelServerConfig:
+    """Every model folder of a repository, each serving its newest version."""
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.SetInParent()
+    for spec in repo_specs(model_repo):
+        model = config.model_config_list.config.add()
+        model.name = spec.name
+        model.base_path = spec.base_path
+        model.model_platform = "tensorflow"
+    return config
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """TF Serving's MonitoringConfig: whether and where the REST port shows Prometheus text."""
+
+    prometheus_enabled: bool = False
+    prometheus_path: str = "/monitoring/prometheus/metrics"
+
+
+def read_monitoring_config(path: str) -> MonitoringConfig:
+    """Parse `prometheus_config { enable: true path: "..." }` (MonitoringConfig text proto)."""
+    from liveri.serve.protos import MonitoringConfigProto
+
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        raise UsageError(f"--monitoring_config_file: cannot read {path}: {exc.strerror}") from None
+    proto = MonitoringConfigProto()
+    try:
+        text_format.Parse(text, proto)
+    except text_format.ParseError as exc:
+        raise UsageError(
+            f"Error parsing text-format tensorflow.serving.MonitoringConfig: {path}: {exc}"
+        ) from None
+    prometheus = proto.prometheus_config
+    return MonitoringConfig(prometheus.enable,
+                            prometheus.path or MonitoringConfig.prometheus_path)

@@ -1,0 +1,83 @@
+"""`liveri serve` flags: the contract's and `tensorflow_model_server`'s, same names and meaning.
+
+Wiring for the CLI:
+
+    p = subparsers.add_parser("serve")
+    flags.add_arguments(p)
+    args, unknown = parser.parse_known_args(argv)   # or flags.split_unknown(...)
+    flags.warn_unknown(unknown)                     # TF Serving flags we do not implement
+
+`warn_unknown` prints one warning per unknown `--flag` and never fails, so deployment scripts
+written for TF Serving start unchanged. Alternatively `parse_args(argv)` does both in one call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _bool(text: str) -> bool:
+    """TF Serving's boolean flag values (`--enable_batching=true`)."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "t", "y"):
+        return True
+    if lowered in ("0", "false", "no", "f", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every serve flag to `parser`."""
+    models = parser.add_argument_group("models")
+    models.add_argument("--model_repo", help="model repository: REPO/MODEL/VERSION/saved_model.pb; "
+                        "every model folder is served")
+    models.add_argument("--model_config_file", help="TF Serving ModelServerConfig text proto")
+    models.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0.0,
+                        help="re-read --model_config_file this often (0: never)")
+    models.add_argument("--model_name", default="default",
+                        help="model name with --model_base_path (TF Serving's single-model form)")
+    models.add_argument("--model_base_path", help="folder holding the model's version folders")
+    models.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+                        help="look for new versions this often (0: only at start)")
+    models.add_argument("--prefer_tflite_model", type=_bool, nargs="?", const=True, default=False,
+                        help="serve a version's TFLite model (model.tflite) through LiteRT")
+
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")
+    net.add_argument("--port", type=int, default=8500, help="gRPC port")
+    net.add_argument("--grpc_socket_path", help="also serve gRPC on this Unix socket")
+    net.add_argument("--grpc_channel_arguments", default="",
+                     help="gRPC server options as key=value,key=value")
+    net.add_argument("--rest_api_port", "--rest_port", dest="rest_api_port", type=int,
+                     default=8501, help="REST port (0 disables REST)")
+    net.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
+                     help="REST request timeout in milliseconds")
+    net.add_argument("--metrics_port", type=int, default=8502,
+                     help="Prometheus /metrics port (0 disables)")
+    net.add_argument("--monitoring_config_file",
+                     help="TF Serving MonitoringConfig: prometheus_config on the REST port")
+
+    batching = parser.add_argument_group("batching")
+    batching.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
+                          help="batch concurrent requests into one model call")
+    batching.add_argument("--batching_parameters_file",
+                          help="TF Serving BatchingParameters text proto (reloaded on change)")
+
+
+def warn_unknown(unknown: list[str]) -> None:
+    """Warn once per flag we do not implement; TF Serving scripts must still start."""
+    for item in unknown:
+        if item.startswith("-"):
+            name = item.split("=", 1)[0]
+            print(f"liveri serve: warning: ignoring unsupported flag {name}", file=sys.stderr)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse serve flags alone (unknown flags warned about, not fatal)."""
+    parser = argparse.ArgumentParser(prog="liveri serve")
+    add_arguments(parser)
+    args, unknown = parser.parse_known_args(argv)
+    warn_unknown(unknown)
+    return args

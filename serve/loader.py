@@ -1,0 +1,227 @@
+"""Loader: turns one version folder on disk into a servable (its signatures, ready to call).
+
+A `Servable` is what a request runs against; `load_servable` builds it from a SavedModel (or, when
+asked, the version's TFLite file) and `Servable.unload` lets its memory go once no request pins it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import numpy as np
+from liveri.serve.errors import ServingError, invalid
+from liveri.serve.tensors import NUMPY_DTYPES, dtype_name, shape_text
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+DEFAULT_SIGNATURE = "serving_default"
+_INIT_OP_KEY = "__saved_model_init_op"
+
+# A signature's callable: named numpy inputs in, named numpy outputs out.
+RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+# The same through a batcher, which also needs the request's deadline (time.monotonic() seconds).
+BatchedRunFn = Callable[[dict[str, np.ndarray], "float | None"], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One signature input or output: its alias, dtype enum and shape (None dims unknown)."""
+
+    alias: str
+    dtype: int
+    shape: tuple[int | None, ...] | None
+
+    def describe(self) -> str:
+        return f"{self.alias} ({dtype_name(self.dtype)} {shape_text(self.shape)})"
+
+
+@dataclass
+class Signature:
+    """A callable signature plus its declared inputs and outputs, which requests are checked against.
+
+    `strict_shapes` is False for TF1 graphs: TF Serving feeds them without shape checks (so the
+    classic half_plus_two accepts `[1.0, 2.0, 5.0]` for its `[-1,1]` input), and so do we.
+    """
+
+    key: str
+    method_name: str
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+    run_direct: RunFn
+    strict_shapes: bool = True
+    run_batched: BatchedRunFn | None = None
+
+    def check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
+        """INVALID_ARGUMENT naming the first input that does not match the signature."""
+        if not inputs:
+            raise invalid(
+                f"Request has no inputs; signature '{self.key}' expects "
+                f"{', '.join(spec.describe() for spec in self.inputs.values())}"
+            )
+        for name in inputs:
+            if name not in self.inputs:
+                raise invalid(
+                    f"input tensor alias not found in signature: {name}. Inputs expected to be in "
+                    f"the set {{{','.join(sorted(self.inputs))}}}."
+                )
+        missing = [name for name in self.inputs if name not in inputs]
+        if missing:
+            raise invalid(
+                f"Request is missing input(s) {', '.join(missing)} of signature '{self.key}'; "
+                f"expected {', '.join(self.inputs[m].describe() for m in missing)}"
+            )
+        for name, array in inputs.items():
+            spec = self.inputs[name]
+            expected = NUMPY_DTYPES.get(spec.dtype)
+            if expected is not None and array.dtype != expected:
+                raise invalid(
+                    f"input '{name}' has dtype {_dtype_of(array)} but signature '{self.key}' "
+                    f"expects {dtype_name(spec.dtype)}"
+                )
+            if self.strict_shapes and not _shape_fits(array.shape, spec.shape):
+                raise invalid(
+                    f"input '{name}' has shape {shape_text(array.shape)} but signature "
+                    f"'{self.key}' expects {shape_text(spec.shape)}"
+                )
+
+    def run(self, inputs: dict[str, np.ndarray], output_keys: list[str] | None = None,
+            deadline: float | None = None) -> dict[str, np.ndarray]:
+        """Checked inputs in, the requested outputs (all when `output_keys` is empty) out.
+
+        `deadline` (time.monotonic() seconds) lets a request that waited too long skip the model.
+        """
+        self.check_inputs(inputs)
+        for key in output_keys or ():
+            if key not in self.outputs:
+                raise invalid(
+                    f"output tensor alias not found in signature: {key}. Outputs expected to be "
+                    f"in the set {{{','.join(sorted(self.outputs))}}}."
+                )
+        if self.run_batched is not None:
+            outputs = self.run_batched(inputs, deadline)
+        else:
+            if deadline is not None and time.monotonic() > deadline:
+                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                   "Deadline exceeded before the model ran")
+            outputs = self.run_direct(inputs)
+        if output_keys:
+            return {key: outputs[key] for key in output_keys}
+        return outputs
+
+
+def _dtype_of(array: np.ndarray) -> str:
+    for enum, dtype in NUMPY_DTYPES.items():
+        if dtype == array.dtype:
+            return dtype_name(enum)
+    return str(array.dtype)
+
+
+def _shape_fits(shape: tuple[int, ...], expected: tuple[int | None, ...] | None) -> bool:
+    if expected is None:
+        return True
+    return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
+
+
+@dataclass
+class Servable:
+    """One loaded model version: what a handle pins while a request runs."""
+
+    name: str
+    version: int
+    path: str
+    signatures: dict[str, Signature]
+    signature_defs: dict[str, meta_graph_pb2.SignatureDef]
+    platform: str = "tensorflow"
+    load_seconds: float = 0.0
+    on_unload: list[Callable[[], None]] = field(default_factory=list)
+    _model: Any = None
+
+    def signature(self, key: str) -> Signature:
+        """The signature `key` ('' means serving_default), or INVALID_ARGUMENT listing the keys."""
+        key = key or DEFAULT_SIGNATURE
+        found = self.signatures.get(key)
+        if found is None:
+            raise invalid(
+                f'Serving signature key "{key}" not found. Signatures of model {self.name} '
+                f"version {self.version}: {', '.join(sorted(self.signatures)) or '(none)'}"
+            )
+        return found
+
+    def unload(self) -> None:
+        """Drop the model so its memory can be reclaimed; only called once nothing pins it."""
+        for callback in self.on_unload:
+            callback()
+        self.signatures.clear()
+        self._model = None
+
+
+def _spec(alias: str, info: meta_graph_pb2.TensorInfo) -> TensorSpec:
+    shape: tuple[int | None, ...] | None
+    if info.tensor_shape.unknown_rank:
+        shape = None
+    else:
+        shape = tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim)
+    return TensorSpec(alias, info.dtype, shape)
+
+
+def read_signature_defs(path: str) -> tuple[dict[str, meta_graph_pb2.SignatureDef], bool]:
+    """The serve-tagged MetaGraph's signature defs, and whether it is a TF2 (object graph) model."""
+    proto = saved_model_pb2.SavedModel()
+    pb_path = os.path.join(path, "saved_model.pb")
+    if os.path.exists(pb_path):
+        with open(pb_path, "rb") as f:
+            proto.ParseFromString(f.read())
+    else:
+        from google.protobuf import text_format
+
+        with open(os.path.join(path, "saved_model.pbtxt")) as f:
+            text_format.Parse(f.read(), proto)
+    for meta_graph in proto.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            break
+    else:
+        raise ServingError(grpc.StatusCode.NOT_FOUND,
+                           f"SavedModel at {path} has no MetaGraph tagged 'serve'")
+    defs = {k: v for k, v in meta_graph.signature_def.items() if k != _INIT_OP_KEY}
+    return defs, len(meta_graph.object_graph_def.nodes) > 0
+
+
+def load_saved_model(name: str, version: int, path: str) -> Servable:
+    """Load the SavedModel at `path` with TensorFlow and wrap each signature for direct calls."""
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    signature_defs, is_tf2 = read_signature_defs(path)
+    model = tf.saved_model.load(path, tags=["serve"])
+    signatures: dict[str, Signature] = {}
+    for key, sig_def in signature_defs.items():
+        if key not in model.signatures:
+            continue
+        signatures[key] = Signature(
+            key=key,
+            method_name=sig_def.method_name or PREDICT_METHOD,
+            inputs={a: _spec(a, i) for a, i in sig_def.inputs.items()},
+            outputs={a: _spec(a, i) for a, i in sig_def.outputs.items()},
+            run_direct=_tf_runner(model.signatures[key]),
+            strict_shapes=is_tf2,
+        )
+    servable = Servable(name, version, path, signatures, signature_defs, _model=model)
+    servable.load_seconds = time.perf_counter() - started
+    return servable
+
+
+def _tf_runner(function: Any) -> RunFn:
+    """Call a signature's concrete function directly: the cheapest path TensorFlow offers."""
+
+    def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = function(**inputs)
+        return {key: value.numpy() for key, value in outputs.items()}
+
+    return run

@@ -1,0 +1,386 @@
+"""ModelServer: the whole server (manager, gRPC, REST, metrics, pollers) in one object.
+
+Use it in-process for tests, benchmarks and `liveri run`:
+
+    from liveri.serve.server import ModelServer
+
+    with ModelServer(model_repo="REPO", port=0, rest_api_port=0, metrics_port=0,
+                     enable_batching=True) as server:     # start(): models loaded and warmed
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        ...                                               # server.rest_port, server.metrics_port
+
+Port 0 picks a free port (read the real one back from the attribute); `rest_api_port=0` and
+`metrics_port=0` mean "pick a free port" here too, while the CLI treats 0 as "disabled" (pass
+None to disable from Python). Models come from one of: `model_repo` (every model folder),
+`model_config_file` or `model_config` (TF Serving's ModelServerConfig), or `model_name` with
+`model_base_path`. `stop()` stops accepting, finishes in-flight requests and unloads models.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from liveri.serve import config as config_lib
+from liveri.serve.batching import BatchingConfig, BatchScheduler, read_batching_parameters_file
+from liveri.serve.grpc_service import Dispatcher, ModelServicer, PredictionServicer
+from liveri.serve.httpd import HttpServer
+from liveri.serve.loader import Servable, load_saved_model
+from liveri.serve.manager import ServableManager
+from liveri.serve.metrics import ServingMetrics
+from liveri.serve.rest import RestApi
+from liveri.serve.source import ModelSpec
+from liveri.serve.warmup import run_warmup
+from tensorflow_serving.apis import (
+    model_service_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2,
+    prediction_service_pb2_grpc,
+)
+from tensorflow_serving.config import model_server_config_pb2
+
+from liveri.errors import UsageError
+
+log = logging.getLogger("liveri.serve")
+
+SERVICE_NAMES = (
+    prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name,
+    model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
+    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+    reflection.SERVICE_NAME,
+)
+GRPC_WORKERS = 64
+MAX_MESSAGE_BYTES = 1 << 30
+
+
+def parse_channel_arguments(text: str) -> list[tuple[str, Any]]:
+    """`--grpc_channel_arguments` ("key=value,key=value") as gRPC options, ints where numeric."""
+    options: list[tuple[str, Any]] = []
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        options.append((key.strip(), int(value) if value.strip().lstrip("-").isdigit()
+                        else value.strip()))
+    return options
+
+
+class ModelServer:
+    """A TF Serving compatible model server; see the module docstring for usage."""
+
+    def __init__(
+        self,
+        model_repo: str | None = None,
+        *,
+        model_config_file: str | None = None,
+        model_config: model_server_config_pb2.ModelServerConfig | None = None,
+        model_name: str | None = None,
+        model_base_path: str | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = 8500,
+        rest_api_port: int | None = 8501,
+        metrics_port: int | None = 8502,
+        enable_batching: bool = False,
+        batching_parameters_file: str | None = None,
+        file_system_poll_wait_seconds: float = 1.0,
+        model_config_file_poll_wait_seconds: float = 0.0,
+        grpc_socket_path: str | None = None,
+        grpc_channel_arguments: str = "",
+        monitoring_config_file: str | None = None,
+        prefer_tflite_model: bool = False,
+        rest_api_timeout_in_ms: int = 30000,
+        grpc_workers: int = GRPC_WORKERS,
+    ) -> None:
+        self._model_repo = model_repo
+        self._model_config_file = model_config_file
+        self._model_config = model_config
+        self._model_name = model_name
+        self._model_base_path = model_base_path
+        self._host = host
+        self._port = port
+        self._rest_port_wanted = rest_api_port
+        self._metrics_port_wanted = metrics_port
+        self._enable_batching = enable_batching or bool(batching_parameters_file)
+        self._batching_file = batching_parameters_file
+        self._fs_poll = file_system_poll_wait_seconds
+        self._config_poll = model_config_file_poll_wait_seconds
+        self._socket_path = grpc_socket_path
+        self._channel_args = parse_channel_arguments(grpc_channel_arguments)
+        self._monitoring = (config_lib.read_monitoring_config(monitoring_config_file)
+                            if monitoring_config_file else config_lib.MonitoringConfig())
+        self._prefer_tflite = prefer_tflite_model
+        self._rest_timeout = rest_api_timeout_in_ms / 1000 if rest_api_timeout_in_ms > 0 else None
+        self._grpc_workers = grpc_workers
+
+        self.metrics = ServingMetrics()
+        self._batching = BatchingConfig(
+            read_batching_parameters_file(batching_parameters_file)
+            if batching_parameters_file else None)
+        self._batching_mtime = self._mtime(batching_parameters_file)
+        self._health = health.HealthServicer(experimental_non_blocking=True)
+        self.manager = ServableManager(self._load, self._on_availability)
+        self._dispatcher = Dispatcher(self.manager, self.metrics)
+        self._grpc: grpc.Server | None = None
+        self._rest: HttpServer | None = None
+        self._metrics_http: HttpServer | None = None
+        self._stop = threading.Event()
+        self._pollers: list[threading.Thread] = []
+        self._config_text: str | None = None
+        self.grpc_port: int | None = None
+        self.rest_port: int | None = None
+        self.metrics_port: int | None = None
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def _specs(self) -> list[ModelSpec]:
+        """The models to serve, from whichever source of configuration was given."""
+        if self._model_config is not None:
+            return config_lib.specs_from_config(self._model_config)
+        if self._model_config_file:
+            proto = config_lib.read_model_config_file(self._model_config_file)
+            return config_lib.specs_from_config(
+                proto, os.path.dirname(os.path.abspath(self._model_config_file)))
+        if self._model_base_path:
+            name = self._model_name or "default"
+            return config_lib.specs_from_config(
+                config_lib.single_model_config(name, self._model_base_path))
+        if self._model_repo:
+            if not os.path.isdir(self._model_repo):
+                raise UsageError(f"--model_repo {self._model_repo} is not a directory; expected "
+                                 "REPO/MODEL/VERSION/saved_model.pb")
+            return config_lib.specs_from_config(config_lib.repo_config(self._model_repo))
+        raise UsageError("no models to serve: pass --model_repo REPO, --model_config_file FILE "
+                         "or --model_name NAME --model_base_path PATH")
+
+    def _load(self, spec: ModelSpec, version: int, path: str) -> Servable:
+        """Load, attach batching, warm up: a version is only served once all three succeed."""
+        started = time.perf_counter()
+        try:
+            servable = self._load_backend(spec, version, path)
+            if self._enable_batching:
+                for signature in servable.signatures.values():
+                    scheduler = BatchScheduler(
+                        signature.run_direct, self._batching,
+                        on_batch=self.metrics.batch_size.labels(spec.name, signature.key).observe,
+                        on_queue=self.metrics.queue_depth.labels(spec.name, signature.key).set)
+                    signature.run_batched = scheduler.submit
+                    servable.on_unload.append(scheduler.stop)
+            try:
+                count = run_warmup(servable)
+            except Exception:
+                servable.unload()
+                raise
+        except Exception:
+            self.metrics.loads.labels(spec.name, "error").inc()
+            raise
+        servable.load_seconds = time.perf_counter() - started
+        self.metrics.loads.labels(spec.name, "ok").inc()
+        self.metrics.load_seconds.labels(spec.name, str(version)).set(servable.load_seconds)
+        if count:
+            log.info("Warmed up %s version %d with %d requests", spec.name, version, count)
+        return servable
+
+    def _load_backend(self, spec: ModelSpec, version: int, path: str) -> Servable:
+        if self._prefer_tflite:
+            from liveri.serve.tflite import find_tflite_model, load_tflite
+
+            tflite_path = find_tflite_model(path)
+            if tflite_path:
+                return load_tflite(spec.name, version, path, tflite_path)
+        return load_saved_model(spec.name, version, path)
+
+    def _on_availability(self, name: str, available: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if available
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._health.set(name, status)
+
+    def reload_config(self, proto: model_server_config_pb2.ModelServerConfig) -> None:
+        """Apply a new ModelServerConfig now (HandleReloadConfigRequest): load, swap, unload."""
+        specs = config_lib.specs_from_config(proto)
+        for spec in specs:
+            if not os.path.isdir(spec.base_path):
+                raise UsageError(f"model {spec.name}: base_path {spec.base_path} does not exist")
+        self._model_config = proto
+        self.manager.set_specs(specs)
+        self.manager.reconcile()
+        self._sync_health(specs)
+
+    def _sync_health(self, specs: list[ModelSpec]) -> None:
+        for spec in specs:
+            self._on_availability(spec.name, self.manager.is_available(spec.name))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> ModelServer:
+        """Load and warm every model, then open the ports. UsageError when nothing can be served."""
+        specs = self._specs()
+        if not specs:
+            raise UsageError(f"no models found in {self._model_repo or self._model_config_file}: "
+                             "expected REPO/MODEL/VERSION/saved_model.pb with VERSION all digits")
+        self.manager.set_specs(specs)
+        self.manager.reconcile()
+        failed = [s.name for s in specs if not self.manager.is_available(s.name)]
+        if len(failed) == len(specs):
+            details = []
+            for name in failed:
+                try:
+                    details += [f"{name} version {v.version}: {v.error.message}"
+                                for v in self.manager.version_states(name) if v.error]
+                except Exception:
+                    details.append(f"{name}: no version folder with a saved_model.pb")
+            self.manager.unload_all()
+            raise UsageError("no model could be loaded: " + "; ".join(details))
+        self._sync_health(specs)
+        try:
+            self._start_grpc()
+            if self._rest_port_wanted is not None:
+                routes = {}
+                if self._monitoring.prometheus_enabled:
+                    routes[self._monitoring.prometheus_path] = self._metrics_response
+                api = RestApi(self._dispatcher, self._rest_timeout, routes)
+                self._rest = HttpServer(self._host, self._rest_port_wanted, api.handle, "REST")
+                self.rest_port = self._rest.port
+            if self._metrics_port_wanted is not None:
+                self._metrics_http = HttpServer(self._host, self._metrics_port_wanted,
+                                                self._metrics_route, "metrics")
+                self.metrics_port = self._metrics_http.port
+        except Exception:
+            self.stop()
+            raise
+        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._start_pollers()
+        log.info("Serving %s: gRPC on %s:%s%s%s", ", ".join(self.manager.model_names()),
+                 self._host, self.grpc_port,
+                 f", REST on port {self.rest_port}" if self.rest_port else "",
+                 f", metrics on port {self.metrics_port}" if self.metrics_port else "")
+        return self
+
+    def _start_grpc(self) -> None:
+        options = [("grpc.so_reuseport", 0),
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)] + self._channel_args
+        server = grpc.server(futures.ThreadPoolExecutor(self._grpc_workers,
+                                                        thread_name_prefix="liveri-grpc"),
+                             options=options)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(self._dispatcher), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelServicer(self.manager, self.reload_config), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(SERVICE_NAMES, server)
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        if self._port is not None:
+            self.grpc_port = self._bind(server, f"{host}:{self._port}")
+        if self._socket_path:
+            self._bind(server, f"unix:{self._socket_path}")
+        self._grpc = server
+        server.start()
+
+    @staticmethod
+    def _bind(server: grpc.Server, address: str) -> int:
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        if port == 0 and not address.startswith("unix:"):
+            raise UsageError(f"cannot listen for gRPC on {address}: address in use or invalid")
+        return port
+
+    def _metrics_response(self) -> tuple[int, bytes, str]:
+        return 200, self.metrics.text(), "text/plain; version=0.0.4; charset=utf-8"
+
+    def _metrics_route(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+        if method == "GET" and path.split("?", 1)[0] in ("/metrics", "/"):
+            return self._metrics_response()
+        return 404, b"not found: use /metrics\n", "text/plain"
+
+    # -- polling --------------------------------------------------------------------------------
+
+    def _start_pollers(self) -> None:
+        if self._fs_poll and self._fs_poll > 0:
+            self._pollers.append(self._every(self._fs_poll, self._poll_files, "fs-poll"))
+        if self._model_config_file and self._config_poll and self._config_poll > 0:
+            self._pollers.append(self._every(self._config_poll, self._poll_config, "config-poll"))
+
+    def _every(self, seconds: float, fn: Any, name: str) -> threading.Thread:
+        def loop() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    fn()
+                except Exception as exc:  # a bad file on disk must not stop polling
+                    log.error("%s: %s", name, exc)
+
+        thread = threading.Thread(target=loop, name=f"liveri-{name}", daemon=True)
+        thread.start()
+        return thread
+
+    def _poll_files(self) -> None:
+        """New versions (and, for a repository, new model folders) and a changed batching file."""
+        if self._model_repo and self._model_config is None and not self._model_config_file \
+                and not self._model_base_path:
+            specs = self._specs()
+            self.manager.set_specs(specs)
+        self.manager.reconcile()
+        self._sync_health([ModelSpec(n, "") for n in self.manager.model_names()])
+        self._poll_batching_file()
+
+    def _poll_batching_file(self) -> None:
+        mtime = self._mtime(self._batching_file)
+        if mtime is None or mtime == self._batching_mtime:
+            return
+        self._batching_mtime = mtime
+        self._batching.options = read_batching_parameters_file(self._batching_file)
+        log.info("Batching parameters reloaded from %s", self._batching_file)
+
+    def _poll_config(self) -> None:
+        with open(self._model_config_file) as f:  # type: ignore[arg-type]
+            text = f.read()
+        if text == self._config_text:
+            return
+        self._config_text = text
+        proto = config_lib.parse_model_config_text(text, self._model_config_file or "")
+        specs = config_lib.specs_from_config(
+            proto, os.path.dirname(os.path.abspath(self._model_config_file or "")))
+        self.manager.set_specs(specs)
+        self.manager.reconcile()
+        self._sync_health(specs)
+
+    @staticmethod
+    def _mtime(path: str | None) -> float | None:
+        try:
+            return os.stat(path).st_mtime_ns if path else None
+        except OSError:
+            return None
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let in-flight requests finish (up to `grace` seconds), unload models."""
+        self._stop.set()
+        self._health.enter_graceful_shutdown()
+        if self._grpc is not None:
+            self._grpc.stop(grace).wait()
+            self._grpc = None
+        for http in (self._rest, self._metrics_http):
+            if http is not None:
+                http.stop()
+        self._rest = self._metrics_http = None
+        for thread in self._pollers:
+            thread.join(timeout=5)
+        self._pollers = []
+        self.manager.unload_all()
+
+    def wait(self) -> None:
+        """Block until `stop()` is called from another thread (or a signal handler)."""
+        self._stop.wait()
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
