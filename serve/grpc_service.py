@@ -126,6 +126,7 @@ def model_status_response(manager: ServableManager, name: str, version: int | No
         entry = response.model_version_status.add()
         entry.version = state.version
         entry.state = state.state
+        entry.status.SetInParent()  # TF Serving always reports a status, OK included
         if state.error is not None:
             entry.status.error_code = _CODE_NUMBER[state.error.code]
             entry.status.error_message = state.error.message

@@ -220,8 +220,11 @@ def load_saved_model(name: str, version: int, path: str) -> Servable:
 def _tf_runner(function: Any) -> RunFn:
     """Call a signature's concrete function directly: the cheapest path TensorFlow offers."""
 
+    import tensorflow as tf
+
     def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = function(**inputs)
+        # Tensors, not arrays: TF1 signatures then accept any shape, as TF Serving's session does.
+        outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
         return {key: value.numpy() for key, value in outputs.items()}
 
     return run

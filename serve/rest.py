@@ -109,7 +109,8 @@ class RestApi:
         response = self._dispatcher.call(
             "get_model_metadata", request,
             lambda servable, req, dl: inference.model_metadata(servable, req), spec, None)
-        return _json(200, json_format.MessageToDict(response, preserving_proto_field_name=True))
+        return _json(200, json_format.MessageToDict(
+            response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True))
 
 
 class _Spec:
