@@ -1,0 +1,196 @@
+"""One bench of one version: every artifact in its runtime, then the server; bench.json + plots.
+
+The output is written to the chosen folder and copied into the version's `liveri/bench/`, where
+`liveri release` finds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from liveri.benchmarks import plots, store
+from liveri.benchmarks.inputs import tile_batch, warmup_examples
+from liveri.benchmarks.runners import TFLITE_THREADS, Runner, artifact_runners
+from liveri.benchmarks.server_bench import ServerPlan, bench_server
+from liveri.benchmarks.stats import histogram_ms, summarize
+from liveri.benchmarks.timing import SamplePlan, sample_latencies
+
+from liveri.fileio import atomic_write_json
+
+SCHEMA = 1
+BATCH_SIZES = (1, 8, 32)
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """Everything that decides how long a bench runs; `quick()` for tests and smoke runs."""
+
+    batch_sizes: tuple[int, ...] = BATCH_SIZES
+    artifacts: SamplePlan = field(default_factory=SamplePlan)
+    server: ServerPlan = field(default_factory=ServerPlan)
+
+    @classmethod
+    def quick(cls) -> BenchPlan:
+        return cls(artifacts=SamplePlan(warmup_s=0.05, seconds=0.15, min_samples=60),
+                   server=ServerPlan(seconds=0.4, warmup_s=0.1, rate_steps=4))
+
+
+@dataclass
+class ServerChoice:
+    """Which server to load: `target` HOST:PORT of a running one, else one the bench starts."""
+
+    target: str | None = None
+    start: bool = True
+    enable_batching: bool = False
+
+
+def run_bench(model_repo: Path, version_dir: Path, manifest: dict[str, Any], plan: BenchPlan,
+              server: ServerChoice, out_dir: Path) -> dict[str, Any]:
+    """Measure everything, write bench.json and the plots to `out_dir`; returns bench.json."""
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    examples = warmup_examples(version_dir)
+    skipped: dict[str, str] = {}
+    runners = list(artifact_runners(version_dir, manifest, skipped))
+    steps = len(runners) * len(plan.batch_sizes) + (
+        len(plan.server.concurrency) + plan.server.rate_steps + 2 if server.start or server.target
+        else 0)
+    title = f"{manifest['model']} v{manifest['version']}"
+    with _progress(steps, title) as tick:
+        rows, batch1_ms = _bench_artifacts(runners, examples, plan, skipped, tick)
+        budget_ms = float(manifest.get("budgets", {}).get("latency_p99_ms", 100.0))
+        server_section, server_ms = _bench_server(model_repo, manifest, examples, budget_ms,
+                                                  plan, server, tick)
+    if server_ms is not None:
+        batch1_ms["server (gRPC)"] = server_ms
+    bench = {
+        "schema": SCHEMA,
+        "model": manifest["model"],
+        "version": manifest["version"],
+        "version_dir": str(version_dir),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": store.host(),
+        "artifact_sha256": store.artifact_checksums(manifest),
+        "plan": {"batch_sizes": list(plan.batch_sizes), "artifacts": asdict(plan.artifacts),
+                 "server": asdict(plan.server)},
+        "units": {"latency": "ms per call", "throughput": "examples/s"},
+        "artifacts": rows,
+        "skipped": skipped,
+        "server": server_section,
+    }
+    bench["plots"] = _draw(bench, batch1_ms, out_dir, title)
+    bench["elapsed_s"] = round(time.perf_counter() - started, 2)
+    atomic_write_json(out_dir / store.BENCH_FILE, bench)
+    _keep_with_version(out_dir, version_dir, bench)
+    return bench
+
+
+def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], plan: BenchPlan,
+                     skipped: dict[str, str], tick: Any
+                     ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    rows, batch1_ms = [], {}
+    for runner in runners:
+        for batch_size in plan.batch_sizes:
+            tick(f"{runner.key} b={batch_size}")
+            if runner.format in skipped:
+                continue
+            try:
+                call = runner.bind(tile_batch(examples, batch_size))
+                rounds = sample_latencies(call, plan.artifacts)
+            except (ValueError, KeyError, RuntimeError) as e:
+                skipped[runner.format] = f"{type(e).__name__}: {e}"
+                continue
+            pooled = np.concatenate(rounds)
+            rows.append({
+                "key": runner.key, **runner.describe(), "batch_size": batch_size,
+                **summarize(pooled, batch_size),
+                "rounds_p50_ms": [float(np.median(r) * 1e3) for r in rounds],
+                "rounds_p99_ms": [float(np.percentile(r, 99) * 1e3) for r in rounds],
+                "histogram": histogram_ms(pooled),
+            })
+            if batch_size == 1:
+                batch1_ms[runner.key] = pooled * 1e3
+    return rows, batch1_ms
+
+
+def _bench_server(model_repo: Path, manifest: dict[str, Any], examples: dict[str, np.ndarray],
+                  budget_ms: float, plan: BenchPlan, server: ServerChoice, tick: Any
+                  ) -> tuple[dict[str, Any], np.ndarray | None]:
+    from liveri.benchmarks.grpc_client import PredictClient
+    from liveri.benchmarks.server_process import ServerUnavailable, started_server
+
+    if not (server.target or server.start):
+        return {"skipped": "not asked for"}, None
+    try:
+        with contextlib.ExitStack() as stack:
+            target = server.target or stack.enter_context(
+                started_server(model_repo, manifest["model"], manifest["version"],
+                               server.enable_batching))
+            client = PredictClient(target, manifest["model"], manifest["version"])
+            stack.callback(client.close)
+            client.wait_ready()
+            section, samples = bench_server(client, examples, budget_ms, plan.server, tick)
+    except ServerUnavailable as e:
+        return {"skipped": str(e)}, None
+    section["started_by_bench"] = server.target is None
+    section["enable_batching"] = server.enable_batching if server.target is None else None
+    return section, np.asarray(samples) * 1e3
+
+
+def _draw(bench: dict[str, Any], batch1_ms: dict[str, np.ndarray], out_dir: Path,
+          title: str) -> list[str]:
+    drawn = []
+    if batch1_ms:
+        drawn.append(plots.latency_distribution(
+            batch1_ms, out_dir / plots.LATENCY_PLOT, f"{title}: batch-1 latency per artifact"))
+    if bench["artifacts"]:
+        drawn.append(plots.latency_by_batch(
+            bench["artifacts"], out_dir / plots.BATCH_PLOT,
+            f"{title}: latency by batch size (TFLite threads {TFLITE_THREADS})"))
+    server = bench["server"]
+    if "concurrency" in server:
+        drawn.append(plots.server_concurrency(
+            server["concurrency"], out_dir / plots.CONCURRENCY_PLOT,
+            f"{title}: server throughput and latency vs concurrency"))
+        scenario = server["scenarios"]["server"]
+        drawn.append(plots.latency_vs_rate(
+            scenario["points"], scenario["p99_budget_ms"], out_dir / plots.RATE_PLOT,
+            f"{title}: server latency vs offered rate (Poisson)"))
+    return [p.name for p in drawn]
+
+
+def _keep_with_version(out_dir: Path, version_dir: Path, bench: dict[str, Any]) -> None:
+    """Copy bench.json and the plots beside the version, for `liveri release` to reuse."""
+    keep = version_dir / store.BENCH_DIR
+    if keep.resolve() == out_dir.resolve():
+        return
+    keep.mkdir(parents=True, exist_ok=True)
+    for name in bench["plots"]:
+        shutil.copyfile(out_dir / name, keep / name)
+    atomic_write_json(keep / store.BENCH_FILE, bench)
+
+
+@contextlib.contextmanager
+def _progress(total: int, title: str) -> Iterator[Any]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=f"bench {title}", unit="step", file=sys.stderr, disable=None,
+               dynamic_ncols=True)
+
+    def tick(label: str) -> None:
+        bar.set_postfix_str(label, refresh=False)
+        bar.update(1)
+
+    try:
+        yield tick
+    finally:
+        bar.close()

@@ -1,0 +1,63 @@
+"""`liveri bench` and `liveri release`: arguments in, the stage's work, paths and verdicts out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from liveri.errors import UsageError
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model_repo", required=True, help="model repository (REPO/MODEL/V)")
+    parser.add_argument("--name", required=True, help="model name (folder under REPO)")
+    parser.add_argument("--version", type=int, help="version to bench (default: newest)")
+    parser.add_argument("--server", metavar="HOST:PORT",
+                        help="bench this running server instead of starting one")
+    parser.add_argument("--no_server", action="store_true",
+                        help="bench the artifacts only, no server")
+    parser.add_argument("--enable_batching", action="store_true",
+                        help="start the bench's server with dynamic batching")
+    parser.add_argument("--quick", action="store_true",
+                        help="short measurements (smoke tests); figures are noisier")
+    parser.add_argument("--out", required=True, help="folder for bench.json and the plots")
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Bench one version; prints where bench.json went and the headline figures."""
+    from liveri.benchmarks.bench import BenchPlan, ServerChoice, run_bench
+    from liveri.benchmarks.versions import read_manifest, version_dir
+
+    if args.server and args.no_server:
+        raise UsageError("--server and --no_server contradict each other; pass one")
+    if args.server and ":" not in args.server:
+        raise UsageError(f"--server {args.server}: expected HOST:PORT of a running server")
+    path = version_dir(args.model_repo, args.name, args.version)
+    manifest = read_manifest(path)
+    plan = BenchPlan.quick() if args.quick else BenchPlan()
+    server = ServerChoice(target=args.server, start=not (args.server or args.no_server),
+                          enable_batching=args.enable_batching)
+    out = Path(args.out)
+    bench = run_bench(Path(args.model_repo), path, manifest, plan, server, out)
+    print(json.dumps(headline(bench, out), indent=2))
+    return 0
+
+
+def headline(bench: dict, out: Path) -> dict:
+    """The few figures worth printing: batch-1 p50/p99 per artifact and the server's answers."""
+    rows = {r["key"]: f"p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms"
+            for r in bench["artifacts"] if r["batch_size"] == 1}
+    summary = {"bench": str(out / "bench.json"), "plots": [str(out / p) for p in bench["plots"]],
+               "batch_1": rows, "elapsed_s": bench["elapsed_s"]}
+    server = bench["server"]
+    if "scenarios" in server:
+        s = server["scenarios"]
+        summary["server"] = {
+            "single_stream_p90_ms": s["single_stream"].get("p90_ms"),
+            "server_max_qps_within_budget": s["server"]["max_qps_within_budget"],
+            "offline_examples_per_s": s["offline"].get("throughput"),
+        }
+    else:
+        summary["server"] = server
+    return summary

@@ -1,0 +1,104 @@
+"""Each artifact of a version in its own runtime, as a callable that answers one batch.
+
+SavedModel in-process through TensorFlow (`serving_default`, raw inputs, preprocessing in the
+graph); TFLite on LiteRT with the manifest's numpy preprocessing (as a device runs it); ONNX on
+onnxruntime with raw inputs. Input conversion is inside the call: a client pays for it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liveri import processing
+from liveri.lazy import tf
+from liveri.runtimes import OnnxModel, TfliteModel
+
+TFLITE_THREADS = (1, 2)
+SAVED_MODEL_SIGNATURE = "serving_default"
+
+# A prepared batch in, the model's outputs out.
+BatchFn = Callable[[], Any]
+
+
+@dataclass
+class Runner:
+    """One artifact in one runtime configuration, ready to be timed at any batch size."""
+
+    key: str  # e.g. "tflite_int8/2t", unique in bench.json
+    format: str
+    runtime: str
+    threads: int | None  # None: the runtime's default (all cores)
+    bind: Callable[[dict[str, np.ndarray]], BatchFn]  # raw batch -> a zero-argument call
+
+    def describe(self) -> dict[str, Any]:
+        return {"format": self.format, "runtime": self.runtime, "threads": self.threads}
+
+
+def saved_model_runner(version_dir: str | Path) -> Runner:
+    """The SavedModel's serving signature in this process, as TF Serving would run it."""
+    fn = tf.saved_model.load(str(version_dir)).signatures[SAVED_MODEL_SIGNATURE]
+    specs = fn.structured_input_signature[1]
+
+    def bind(raw: dict[str, np.ndarray]) -> BatchFn:
+        feed = {name: raw[name].astype(spec.dtype.as_numpy_dtype) for name, spec in specs.items()}
+        return lambda: fn(**{k: tf.convert_to_tensor(v) for k, v in feed.items()})
+
+    return Runner(key="saved_model", format="saved_model", runtime=f"tensorflow {tf.__version__}",
+                  threads=None, bind=bind)
+
+
+def tflite_runner(version_dir: str | Path, manifest: dict[str, Any], item: dict[str, Any],
+                  threads: int) -> Runner:
+    """A TFLite variant on LiteRT, fed raw inputs through the manifest's preprocessing."""
+    from ai_edge_litert import __version__ as litert_version
+
+    model = TfliteModel(Path(version_dir) / item["path"], num_threads=threads)
+    spec = manifest["preprocessing"]
+    raw_name = spec["raw_input"]["name"]
+    (input_name,) = model.inputs
+
+    def bind(raw: dict[str, np.ndarray]) -> BatchFn:
+        batch = raw[raw_name]
+        return lambda: model(**{input_name: processing.preprocess(spec, batch)})
+
+    return Runner(key=f"{item['format']}/{threads}t", format=item["format"],
+                  runtime=f"litert {litert_version}", threads=threads, bind=bind)
+
+
+def onnx_runner(version_dir: str | Path, item: dict[str, Any]) -> Runner:
+    """The ONNX graph on onnxruntime's CPU provider, fed raw inputs."""
+    import onnxruntime as ort
+
+    model = OnnxModel(Path(version_dir) / item["path"], num_threads=1)
+    dtypes = {i["name"]: np.dtype(i["dtype"]) for i in item["inputs"]}
+
+    def bind(raw: dict[str, np.ndarray]) -> BatchFn:
+        feed = {name: raw[name].astype(dtype) for name, dtype in dtypes.items()}
+        return lambda: model(**feed)
+
+    return Runner(key="onnx", format="onnx", runtime=f"onnxruntime {ort.__version__}",
+                  threads=1, bind=bind)
+
+
+def artifact_runners(version_dir: str | Path, manifest: dict[str, Any],
+                     skipped: dict[str, str]) -> Iterator[Runner]:
+    """Runners for every artifact the manifest lists; ones that cannot run go to `skipped`."""
+    for item in manifest["artifacts"]:
+        fmt = item["format"]
+        try:
+            if fmt == "saved_model":
+                yield saved_model_runner(version_dir)
+            elif fmt.startswith("tflite"):
+                for threads in TFLITE_THREADS:
+                    yield tflite_runner(version_dir, manifest, item, threads)
+            elif fmt == "onnx":
+                yield onnx_runner(version_dir, item)
+            else:
+                skipped[fmt] = "no runtime for this format"
+        except (ValueError, KeyError, OSError, RuntimeError) as e:
+            skipped[fmt] = f"{type(e).__name__}: {e}"
