@@ -71,6 +71,36 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return export_command(args)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from liveri.pipeline import run_command
+
+    return run_command(args)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from liveri.serve.main import serve_command
+
+    return serve_command(args)
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from liveri.mobile.main import bundle_command
+
+    return bundle_command(args)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from liveri.benchmarks.main import bench_command
+
+    return bench_command(args)
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from liveri.benchmarks.main import release_command
+
+    return release_command(args)
+
+
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
     parser = argparse.ArgumentParser(
         prog="liveri", description="Train, export, serve, bundle, benchmark and gate models."
@@ -110,6 +140,28 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., in
     p.add_argument("--formats", help="comma-separated: " + "saved_model,tflite_float,"
                    "tflite_dynamic,tflite_int8,tflite_fp16,onnx (default: all)")
     p.add_argument("--verify", metavar="VERSION_DIR", help="recompute the manifest's checksums")
+
+    from liveri.serve.flags import add_arguments as add_serve_arguments
+
+    add_serve_arguments(add("serve", _cmd_serve, "serve a model repository over gRPC and REST "
+                            "(TF Serving's API and flags)"))
+
+    from liveri.mobile.main import add_arguments as add_bundle_arguments
+
+    add_bundle_arguments(add("bundle", _cmd_bundle, "pack a TFLite artifact as a mobile bundle"))
+
+    from liveri.benchmarks import main as benchmarks_main
+
+    benchmarks_main.add_bench_arguments(
+        add("bench", _cmd_bench, "benchmark every artifact and the server"))
+    if hasattr(benchmarks_main, "add_release_arguments"):
+        benchmarks_main.add_release_arguments(
+            add("release", _cmd_release, "judge a version against its budgets"))
+
+    p = add("run", _cmd_run, "train, export, bundle, serve, bench and gate an experiment")
+    p.add_argument("-e", "--experiment", default="image.Digits")
+    p.add_argument("--workdir", default="liveri-work")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 
     return parser, commands
 

@@ -44,10 +44,12 @@ class Trainer:
     """Trains `params.model` on `params.input` into `logdir`, resuming from its checkpoints."""
 
     def __init__(self, params: Params, logdir: str | Path, strategy: Any = None,
-                 is_chief: bool = True) -> None:
+                 is_chief: bool = True, scratch_dir: Path | None = None) -> None:
         self.params = params
         self.logdir = Path(logdir)
         self.is_chief = is_chief
+        # Where this worker writes: the logdir for the chief, a scratch directory for others.
+        self.write_dir = self.logdir if is_chief else (scratch_dir or self.logdir / ".worker")
         self.strategy = strategy or tf.distribute.OneDeviceStrategy("/cpu:0")
         self.input = params.input.Instantiate()
         with self.strategy.scope():
@@ -115,7 +117,7 @@ class Trainer:
     def Train(self) -> dict[str, Any]:
         """Train to `train.max_steps`; returns the final test metrics."""
         p = self.params.train
-        write_dir = self.logdir if self.is_chief else self.logdir / f".worker-{id(self)}"
+        write_dir = self.write_dir
         if self.is_chief:
             check_or_write_params(self.logdir, self.params)
         ckpt_dir = write_dir / layout.CHECKPOINTS_DIR
@@ -126,15 +128,17 @@ class Trainer:
             tf.train.Checkpoint(step=self.step, model=self.model_vars),
             str(write_dir / layout.BEST_CHECKPOINT_DIR), max_to_keep=1,
         )
-        if manager.latest_checkpoint:
-            self.checkpoint.restore(manager.latest_checkpoint)
+        # Every worker resumes from the chief's checkpoints (a shared filesystem on a cluster).
+        latest = tf.train.latest_checkpoint(str(self.logdir / layout.CHECKPOINTS_DIR))
+        if latest:
+            self.checkpoint.restore(latest)
         start = int(self.step.numpy())
         if start >= p.max_steps:
             print(f"[train] {self.logdir} is already at step {start} >= train.max_steps "
                   f"{p.max_steps}; nothing to train")
             return self._final_eval(write_dir)
         if start:
-            print(f"[train] resuming from step {start} ({manager.latest_checkpoint})")
+            print(f"[train] resuming from step {start} ({latest})")
 
         dataset = self.input.Dataset("train", p.batch_size, training=True, seed=p.seed + start)
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))

@@ -1,0 +1,151 @@
+"""`report.md` of `liveri run`: what a person reads after the run, with its plots embedded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from liveri import layout
+from liveri.fileio import atomic_write_text
+
+
+def plot_training_curve(logdir: Path, out: Path) -> Path | None:
+    """Training loss and dev metric against step, from the trainer's `train_log.jsonl`."""
+    log = logdir / layout.TRAIN_LOG_FILE
+    if not log.exists():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    dev = [(r["step"], r["dev"]) for r in rows if "dev" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss", color="tab:blue")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    if dev:
+        metric = next(k for k in dev[0][1] if k not in ("loss", "examples"))
+        ax2 = ax.twinx()
+        ax2.plot([s for s, _ in dev], [d[metric] for _, d in dev], "o-", color="tab:green",
+                 label=f"dev {metric}")
+        ax2.set_ylabel(f"dev {metric}")
+        ax2.legend(loc="center right")
+    ax.legend(loc="upper right")
+    ax.set_title("Training curve")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, repo: Path,
+                 version_dir: Path, bundle_path: Path, bench_dir: Path,
+                 train_metrics: dict[str, Any], server_answers: dict[str, Any]) -> Path:
+    figures = workdir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((version_dir / layout.MANIFEST_FILE).read_text())
+    parity = json.loads((version_dir / layout.PARITY_FILE).read_text())
+    metric = manifest["main_metric"]
+    version = manifest["version"]
+    gate = manifest.get("gate", {})
+    release_json = version_dir / "liveri" / "release_report.json"
+    release = json.loads(release_json.read_text()) if release_json.exists() else {}
+
+    parts = [f"# Liveri run: {experiment}, version {version}", ""]
+    parts += [f"**Verdict: {gate.get('verdict', 'unknown').upper()}**"
+              + (f" (missed: {', '.join(gate.get('missed', []))})" if gate.get("missed") else ""),
+              ""]
+    parts += ["| what | where |", "|---|---|",
+              f"| log directory | `{logdir}` |", f"| model repository | `{repo}` |",
+              f"| this version | `{version_dir}` |", f"| mobile bundle | `{bundle_path}` |",
+              f"| benchmarks | `{bench_dir}` |",
+              f"| release report | `{version_dir / 'liveri' / 'release_report.md'}` |", ""]
+
+    parts += ["## Training", "",
+              f"Trained to step {train_metrics.get('step')}; held-out test {metric} "
+              f"{_fmt(train_metrics.get(metric))} on {train_metrics.get('examples')} examples.",
+              ""]
+    curve = plot_training_curve(logdir, figures / "training_curve.png")
+    if curve:
+        parts += ["![training curve](figures/training_curve.png)", ""]
+
+    parts += ["## Parity: every artifact against the trained model", "",
+              f"On {parity['examples']} held-out examples; agreement = same decoded answer as "
+              "the trained model.", ""]
+    rows = []
+    sizes = {a["format"]: a["bytes"] for a in manifest["artifacts"]}
+    for fmt, m in parity["artifacts"].items():
+        rows.append([fmt, _fmt(m[metric]), _fmt(m["agreement"]), _fmt(m["max_abs_score_diff"]),
+                     sizes.get(fmt, "")])
+    parts += [_table(["artifact", metric, "agreement", "max |score diff|", "bytes"], rows), ""]
+
+    bench = json.loads((bench_dir / "bench.json").read_text()) if (
+        bench_dir / "bench.json").exists() else {}
+    pngs = sorted(bench_dir.glob("*.png"))
+    if pngs:
+        parts += ["## Latency", ""]
+        for png in pngs:
+            target = figures / png.name
+            shutil.copyfile(png, target)
+            parts += [f"![{png.stem}](figures/{png.name})", ""]
+
+    if release.get("budgets"):
+        parts += ["## Release budgets", ""]
+        rows = [[b.get("key"), _fmt(b.get("budget")), _fmt(b.get("measured")),
+                 b.get("verdict")] for b in release["budgets"]]
+        parts += [_table(["budget", "limit", "measured", "verdict"], rows), ""]
+
+    parts += ["## The served model", "",
+              f"During the run the server answered {server_answers['examples']} real test "
+              f"digits through the stock TF Serving client with {metric} "
+              f"{_fmt(server_answers['accuracy'])}; GetModelStatus said "
+              f"{server_answers['status']}.", "",
+              "Serve it yourself:", "", "```",
+              f"liveri serve --model_repo {repo} --port 8500 --rest_api_port 8501", "```", "",
+              "REST (TF Serving's API):", "", "```",
+              f"curl -s localhost:8501/v1/models/{name}",
+              f"curl -s -X POST localhost:8501/v1/models/{name}:predict \\",
+              "  -d '{\"instances\": [[[0,0,5,13,9,1,0,0],[0,0,13,15,10,15,5,0],"
+              "[0,3,15,2,0,11,8,0],[0,4,12,0,0,8,8,0],[0,5,8,0,0,9,8,0],[0,4,11,0,1,12,7,0],"
+              "[0,2,14,5,10,12,0,0],[0,0,6,13,10,0,0,0]]]}'",
+              "```", "", "gRPC with the stock client (`tensorflow-serving-api`):", "",
+              "```python", "import grpc, numpy as np, tensorflow as tf",
+              "from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc",
+              "stub = prediction_service_pb2_grpc.PredictionServiceStub("
+              "grpc.insecure_channel('localhost:8500'))",
+              f"req = predict_pb2.PredictRequest(); req.model_spec.name = '{name}'",
+              "req.inputs['pixels'].CopyFrom(tf.make_tensor_proto(np.zeros((1, 8, 8), "
+              "np.uint8)))",
+              "print(tf.make_ndarray(stub.Predict(req).outputs['labels']))", "```", ""]
+
+    parts += ["## On a device", "",
+              f"The bundle `{bundle_path.name}` holds the int8 model, its labels and "
+              "`bundle.json`; it runs with LiteRT only (no TensorFlow):", "", "```",
+              f"python -m liveri.mobile run {bundle_path} --input-file digit.npy", "```", "",
+              "```python", "from liveri.mobile import Bundle",
+              f"print(Bundle('{bundle_path}').predict(pixels_8x8))", "```", ""]
+    if bench:
+        parts += ["Full benchmark numbers: `bench/bench.json`.", ""]
+    out = workdir / "report.md"
+    atomic_write_text(out, "\n".join(parts))
+    return out
