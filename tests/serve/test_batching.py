@@ -1,0 +1,167 @@
+"""Dynamic batching on its own: merging, padding, full queues, deadlines, parameter files."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from liveri.serve.batching import (
+    BatchingConfig,
+    BatchingOptions,
+    BatchScheduler,
+    parse_batching_parameters,
+)
+from liveri.serve.errors import ServingError
+from liveri.serve.server import ModelServer
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from liveri.errors import UsageError
+from tests.serve.serve_helpers import digits_reference, digits_request, install, sample_pixels
+
+
+class Model:
+    """A real (numpy) model that records the batch sizes it ran and can be made slow."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.batches: list[int] = []
+        self.delay = delay
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, inputs):
+        self.gate.wait()
+        time.sleep(self.delay)
+        x = inputs["x"]
+        self.batches.append(len(x))
+        return {"y": x * 2 + 1}
+
+
+def concurrently(fn, count):
+    results, errors = [None] * count, [None] * count
+
+    def run(i):
+        try:
+            results[i] = fn(i)
+        except ServingError as exc:
+            errors[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def test_concurrent_requests_run_as_one_batch_and_get_their_own_rows():
+    model = Model()
+    model.gate.clear()
+    options = BatchingOptions(max_batch_size=64, batch_timeout_micros=200_000,
+                              num_batch_threads=1)
+    scheduler = BatchScheduler(model, BatchingConfig(options))
+    threading.Timer(0.05, model.gate.set).start()
+    results, errors = concurrently(
+        lambda i: scheduler.submit({"x": np.full((2, 3), i, np.float32)}, None), 8)
+    scheduler.stop()
+    assert errors == [None] * 8
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result["y"], np.full((2, 3), 2 * i + 1, np.float32))
+    assert sum(model.batches) == 16 and len(model.batches) < 8
+
+
+def test_batches_are_padded_to_allowed_sizes():
+    model = Model()
+    options = BatchingOptions(max_batch_size=8, allowed_batch_sizes=(4, 8), num_batch_threads=1)
+    scheduler = BatchScheduler(model, BatchingConfig(options))
+    answer = scheduler.submit({"x": np.arange(3, dtype=np.float32)}, None)
+    scheduler.stop()
+    np.testing.assert_array_equal(answer["y"], [1, 3, 5])
+    assert model.batches == [4]
+
+
+def test_full_queue_is_resource_exhausted_at_once():
+    model = Model()
+    model.gate.clear()
+    options = BatchingOptions(max_batch_size=1, max_enqueued_batches=2, num_batch_threads=1)
+    scheduler = BatchScheduler(model, BatchingConfig(options))
+    started = time.monotonic()
+    results, errors = concurrently(
+        lambda i: (time.sleep(0.02 * i), scheduler.submit({"x": np.ones(1)}, None))[1]
+        if i < 4 else (time.sleep(0.2), model.gate.set()), 5)
+    scheduler.stop()
+    codes = [e.code for e in errors if e is not None]
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes
+    assert time.monotonic() - started < 5
+
+
+def test_expired_request_never_reaches_the_model():
+    model = Model()
+    model.gate.clear()
+    scheduler = BatchScheduler(model, BatchingConfig(BatchingOptions(num_batch_threads=1)))
+    blocker = threading.Thread(target=scheduler.submit, args=({"x": np.ones(1)}, None))
+    blocker.start()
+    time.sleep(0.05)  # the only batch thread is now stuck in the model
+    with pytest.raises(ServingError) as caught:
+        scheduler.submit({"x": np.full(5, 9.0)}, time.monotonic() + 0.1)
+    assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    model.gate.set()
+    blocker.join()
+    scheduler.stop()
+    assert model.batches == [1]  # the expired request of 5 never ran
+
+
+def test_task_larger_than_max_batch_is_invalid():
+    scheduler = BatchScheduler(Model(), BatchingConfig(BatchingOptions(max_batch_size=4)))
+    with pytest.raises(ServingError) as caught:
+        scheduler.submit({"x": np.ones(5)}, None)
+    scheduler.stop()
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "larger than maximum input batch size 4" in caught.value.message
+
+
+def test_parameters_file_text():
+    options = parse_batching_parameters(
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 500 }\n"
+        "num_batch_threads { value: 3 }\nmax_enqueued_batches { value: 7 }\n"
+        "allowed_batch_sizes: 2\nallowed_batch_sizes: 8\npad_variable_length_inputs: true\n")
+    assert options == BatchingOptions(8, 500, 7, 3, (2, 8), True)
+    with pytest.raises(UsageError, match="Error parsing text-format .*BatchingParameters.*2:"):
+        parse_batching_parameters("max_batch_size { value: 8 }\nmax_batch_size: oops\n")
+    with pytest.raises(UsageError, match="must equal max_batch_size"):
+        parse_batching_parameters("max_batch_size { value: 8 } allowed_batch_sizes: 4")
+
+
+def test_server_with_batching_answers_concurrent_clients(tmp_path, built_models):
+    repo = str(tmp_path / "repo")
+    install(built_models["digits"], repo, "digits", 1)
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n")
+    with ModelServer(model_repo=repo, port=0, rest_api_port=None, metrics_port=0,
+                     enable_batching=True, batching_parameters_file=str(params),
+                     file_system_poll_wait_seconds=0.2) as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+
+        def ask(i):
+            pixels = sample_pixels(1 + i % 3, seed=i)
+            answer = stub.Predict(digits_request(pixels), timeout=10)
+            return np.array_equal(tf.make_ndarray(answer.outputs["classes"]),
+                                  digits_reference(0, pixels))
+
+        results, errors = concurrently(ask, 16)
+        assert errors == [None] * 16 and all(results)
+        text = server.metrics.text().decode()
+        assert 'liveri_serve_batch_size_count{model="digits",signature="serving_default"}' in text
+        # A changed parameters file takes effect without a restart.
+        params.write_text("max_batch_size { value: 4 }\n")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and server._batching.options.max_batch_size != 4:
+            time.sleep(0.05)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Predict(digits_request(sample_pixels(5)), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert ask(0)
