@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf import message_factory
 from liveri.serve import inference
 from liveri.serve.errors import ServingError, from_exception, invalid
 from liveri.serve.loader import DEFAULT_SIGNATURE
@@ -157,3 +158,46 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             error = from_exception(exc)
             context.abort(error.code, error.message)
         return model_management_pb2.ReloadConfigResponse()
+
+
+class _Unparsable:
+    """Stands in for a request whose bytes are not the expected proto."""
+
+    def __init__(self, type_name: str, error: Exception) -> None:
+        self.message = (f"Could not parse the request as {type_name}: {error}; "
+                        "send a serialized protocol buffer of that type")
+
+
+def _safe_parser(message_class: Any) -> Callable[[bytes], Any]:
+    type_name = message_class.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message_class.FromString(data)
+        except Exception as exc:  # DecodeError and friends: the client's fault, not ours
+            return _Unparsable(type_name, exc)
+
+    return parse
+
+
+def _guarded(method: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+    def handle(request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, _Unparsable):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        return method(request, context)
+
+    return handle
+
+
+def add_servicer(server: grpc.Server, servicer: Any, service: Any) -> None:
+    """Register `servicer` for `service` (a ServiceDescriptor) with bytes that fail to parse
+    answered INVALID_ARGUMENT, where the generated registration would answer INTERNAL."""
+    handlers = {}
+    for method in service.methods:
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _guarded(getattr(servicer, method.name)),
+            request_deserializer=_safe_parser(message_factory.GetMessageClass(method.input_type)),
+            response_serializer=lambda response: response.SerializeToString(),
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),))

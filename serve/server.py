@@ -30,7 +30,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from liveri.serve import config as config_lib
 from liveri.serve.batching import BatchingConfig, BatchScheduler, read_batching_parameters_file
-from liveri.serve.grpc_service import Dispatcher, ModelServicer, PredictionServicer
+from liveri.serve.grpc_service import (
+    Dispatcher,
+    ModelServicer,
+    PredictionServicer,
+    add_servicer,
+)
 from liveri.serve.httpd import HttpServer
 from liveri.serve.loader import Servable, load_saved_model
 from liveri.serve.manager import ServableManager
@@ -40,9 +45,7 @@ from liveri.serve.source import ModelSpec
 from liveri.serve.warmup import run_warmup
 from tensorflow_serving.apis import (
     model_service_pb2,
-    model_service_pb2_grpc,
     prediction_service_pb2,
-    prediction_service_pb2_grpc,
 )
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -269,10 +272,10 @@ class ModelServer:
         server = grpc.server(futures.ThreadPoolExecutor(self._grpc_workers,
                                                         thread_name_prefix="liveri-grpc"),
                              options=options)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(self._dispatcher), server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelServicer(self.manager, self.reload_config), server)
+        add_servicer(server, PredictionServicer(self._dispatcher),
+                     prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"])
+        add_servicer(server, ModelServicer(self.manager, self.reload_config),
+                     model_service_pb2.DESCRIPTOR.services_by_name["ModelService"])
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(SERVICE_NAMES, server)
         host = f"[{self._host}]" if ":" in self._host else self._host
