@@ -61,3 +61,44 @@ def headline(bench: dict, out: Path) -> dict:
     else:
         summary["server"] = server
     return summary
+
+
+def add_release_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-e", "--experiment", required=True, help="registered experiment name")
+    parser.add_argument("--logdir", required=True, help="the log directory it was trained in")
+    parser.add_argument("--model_repo", required=True, help="model repository (REPO/MODEL/V)")
+    parser.add_argument("--name", help="model name (default: experiment lowercased, . -> _)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a param (repeatable), e.g. release.latency_p99_ms=5")
+    parser.add_argument("--quick", action="store_true",
+                        help="when a bench is needed, run the short one (smoke tests)")
+
+
+def release_command(args: argparse.Namespace) -> int:
+    """Judge the newest version; prints the report paths; CheckFailed names each missed budget."""
+    from liveri.benchmarks.bench import BenchPlan
+    from liveri.benchmarks.regression import ComparePlan
+    from liveri.benchmarks.release import run_release
+
+    from liveri import registry
+    from liveri.cli import experiment_params
+    from liveri.errors import CheckFailed
+
+    params = experiment_params(args.experiment, args.set)
+    name = args.name or registry.default_model_name(args.experiment)
+    outcome = run_release(args.experiment, params, Path(args.logdir), Path(args.model_repo),
+                          name, BenchPlan.quick() if args.quick else BenchPlan(), ComparePlan())
+    print(outcome.report_md)
+    print(outcome.report_json)
+    if outcome.missed:
+        raise CheckFailed("release rejected; missed budgets:\n" + "\n".join(
+            f"  {m['key']}: measured {_fmt(m['measured'])} {m['unit']}, budget "
+            f"{_fmt(m['budget'])} {m['unit']} ({m['rule']}){'; ' + m['note'] if m['note'] else ''}"
+            for m in outcome.missed))
+    print(f"release {outcome.verdict}: every budget holds", flush=True)
+    return 0
+
+
+def _fmt(value: object) -> str:
+    return "not measured" if value is None else f"{value:.4g}" if isinstance(value, float) \
+        else str(value)

@@ -1,0 +1,181 @@
+"""The release gate: judge a model's newest version against its experiment's `release.*` budgets.
+
+Measures what each budget needs (reusing the version's stored bench when it is fresh), compares
+latency with the last released version, writes the reports, and records the verdict in the
+manifest. Raising is left to the caller, so the verdict is always on disk first.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from liveri.benchmarks import budgets as judge
+from liveri.benchmarks import regression, store
+from liveri.benchmarks.bench import BenchPlan, ServerChoice, run_bench
+from liveri.benchmarks.bundle_size import bundle_bytes
+from liveri.benchmarks.model_card import model_card
+from liveri.benchmarks.report import write_reports
+from liveri.benchmarks.server_bench import RELEASE_CONCURRENCY
+from liveri.benchmarks.versions import read_manifest, version_dir
+
+from liveri import layout, manifest
+from liveri.errors import UsageError
+from liveri.params import Params
+
+RELEASED, REJECTED = "released", "rejected"
+
+
+@dataclass
+class Outcome:
+    """What `liveri release` prints: the verdict, the missed budgets and where the reports are."""
+
+    verdict: str
+    missed: list[dict[str, Any]]
+    report_md: Path
+    report_json: Path
+
+
+def run_release(experiment: str, params: Params, logdir: Path, model_repo: Path, name: str,
+                plan: BenchPlan, compare_plan: regression.ComparePlan) -> Outcome:
+    path = version_dir(model_repo, name)
+    source = read_manifest(path)
+    if source.get("experiment") != experiment:
+        raise UsageError(f"{path} was exported from experiment {source.get('experiment')!r}, "
+                         f"not {experiment!r}; pass the experiment that trained it")
+    if not logdir.is_dir():
+        raise UsageError(f"--logdir {logdir} is not a directory; expected the log directory "
+                         "the version was trained in")
+    release = {key.split(".", 1)[1]: value for key, value in params.items()
+               if key.startswith("release.")}
+
+    bench = store.fresh_bench(path, source)
+    bench_how = "reused the version's fresh bench" if bench else "measured now"
+    if bench is None:
+        bench = run_bench(model_repo, path, source, plan, ServerChoice(),
+                          path / store.BENCH_DIR)
+
+    results = [
+        _latency(release, bench),
+        _metric(release, source),
+        _int8_drop(release, source),
+        _bundle(release, model_repo, name, source),
+        _server_qps(release, bench),
+    ]
+    baseline = _baseline(path, source, compare_plan)
+    results.append(_regression(release, baseline))
+    known = {r.key for r in results}
+    results += [judge.not_applicable(f"release.{k}", v, "", "no measurement for this budget")
+                for k, v in release.items() if f"release.{k}" not in known]
+
+    missed = [r.to_json() for r in results if r.verdict == judge.MISSED]
+    verdict = REJECTED if missed else RELEASED
+    report = {
+        "model": name,
+        "version": source["version"],
+        "experiment": experiment,
+        "judged": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": store.host(),
+        "verdict": verdict,
+        "missed": [m["key"] for m in missed],
+        "budgets": [r.to_json() for r in results],
+        "baseline": baseline,
+        "bench": {"how": bench_how, "path": str(store.stored_bench_path(path)),
+                  "created": bench["created"], "elapsed_s": bench.get("elapsed_s")},
+        "plots": [f"bench/{p}" for p in bench.get("plots", [])],
+        "model_card": model_card(experiment, params, logdir, source, bench),
+    }
+    md_path, json_path = write_reports(path / layout.LIVERI_DIR, report)
+    _record_gate(path, verdict, report["missed"], md_path)
+    return Outcome(verdict, missed, md_path, json_path)
+
+
+def _latency(release: dict[str, Any], bench: dict[str, Any]) -> judge.BudgetResult:
+    key = "release.latency_p99_ms"
+    row = _row(bench, "saved_model", 1)
+    return judge.at_most(key, release["latency_p99_ms"], row["p99_ms"] if row else None, "ms",
+                         f"bench: SavedModel in-process, batch 1, one at a time, "
+                         f"{row['samples'] if row else 0} samples")
+
+
+def _metric(release: dict[str, Any], source: dict[str, Any]) -> judge.BudgetResult:
+    main = source.get("main_metric", "")
+    value = source.get("metrics", {}).get("saved_model", {}).get(main)
+    return judge.metric_budget("release.min_metric", release["min_metric"], value,
+                               source.get("higher_is_better", True),
+                               f"manifest: saved_model {main} on the held-out set")
+
+
+def _int8_drop(release: dict[str, Any], source: dict[str, Any]) -> judge.BudgetResult:
+    key = "release.max_int8_metric_drop"
+    formats = {a["format"] for a in source["artifacts"]}
+    if not {"tflite_float", "tflite_int8"} <= formats:
+        return judge.not_applicable(key, release["max_int8_metric_drop"], "",
+                                    "the version has no float and int8 TFLite pair")
+    main = source.get("main_metric", "")
+    drop = judge.metric_drop(main, source.get("metrics", {}), source.get("higher_is_better", True))
+    return judge.at_most(key, release["max_int8_metric_drop"], drop, "",
+                         f"manifest: {main} of tflite_float minus tflite_int8")
+
+
+def _bundle(release: dict[str, Any], model_repo: Path, name: str,
+            source: dict[str, Any]) -> judge.BudgetResult:
+    size, how = bundle_bytes(model_repo, name, source["version"], source)
+    return judge.at_most("release.max_bundle_bytes", release["max_bundle_bytes"], size, "bytes",
+                         how)
+
+
+def _server_qps(release: dict[str, Any], bench: dict[str, Any]) -> judge.BudgetResult:
+    server = bench.get("server", {})
+    row = next((r for r in server.get("concurrency", [])
+                if r["concurrency"] == RELEASE_CONCURRENCY and r.get("samples")), None)
+    note = "" if row else f"no server figures: {server.get('skipped', 'server not benched')}"
+    return judge.at_least("release.min_server_qps", release["min_server_qps"],
+                          row["throughput"] if row else None, "queries/s",
+                          f"bench: gRPC Predict, batch 1, {RELEASE_CONCURRENCY} in flight", note)
+
+
+def _baseline(path: Path, source: dict[str, Any],
+              compare_plan: regression.ComparePlan) -> dict[str, Any]:
+    found = regression.last_released(path.parent, source["version"])
+    if found is None:
+        return {"version": None, "regression": False,
+                "note": "No earlier released version of this model: nothing to compare with."}
+    version, baseline_dir = found
+    return {"version": version, "path": str(baseline_dir),
+            "comparison": regression.compare_p50(path, baseline_dir, compare_plan)}
+
+
+def _regression(release: dict[str, Any], baseline: dict[str, Any]) -> judge.BudgetResult:
+    key, allowed = "release.max_regression_pct", release["max_regression_pct"]
+    if not baseline["version"]:
+        return judge.not_applicable(key, allowed, "%", baseline["note"])
+    c = baseline["comparison"]
+    baseline["regression"] = regression.is_regression(c, allowed)
+    return judge.BudgetResult(
+        key, allowed, c["increase_pct"], "%", "p50 increase beyond noise <= budget",
+        judge.MISSED if baseline["regression"] else judge.MET,
+        f"SavedModel batch-1 p50 vs released version {baseline['version']}, "
+        f"{c['plan']['rounds']} alternating rounds",
+        f"{c['confidence']:.0%} CI {c['ci_pct'][0]:+.1f}%..{c['ci_pct'][1]:+.1f}%, "
+        f"Mann-Whitney p={c['mann_whitney_p']:.2g}",
+    )
+
+
+def _row(bench: dict[str, Any], key: str, batch_size: int) -> dict[str, Any] | None:
+    return next((r for r in bench.get("artifacts", [])
+                 if r["key"] == key and r["batch_size"] == batch_size), None)
+
+
+def _record_gate(path: Path, verdict: str, missed: list[str], report_md: Path) -> None:
+    """The verdict in the manifest, re-read just before writing so nothing else is lost."""
+    current = manifest.read(path)
+    current["gate"] = {
+        "verdict": verdict,
+        "missed": missed,
+        "report": str(report_md.relative_to(path)),
+        "judged": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    manifest.write(path, current)

@@ -1,0 +1,101 @@
+"""The release report, as JSON for machines and markdown for people, from one report dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liveri.fileio import atomic_write_json, atomic_write_text
+
+REPORT_MD = "release_report.md"
+REPORT_JSON = "release_report.json"
+
+
+def write_reports(liveri_dir: Path, report: dict[str, Any]) -> tuple[Path, Path]:
+    """Write both reports into the version's `liveri/` folder; returns (markdown, json)."""
+    md_path, json_path = liveri_dir / REPORT_MD, liveri_dir / REPORT_JSON
+    atomic_write_json(json_path, report)
+    atomic_write_text(md_path, render_markdown(report))
+    return md_path, json_path
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    card = report["model_card"]
+    lines = [
+        f"# Release report: {report['model']} version {report['version']}",
+        "",
+        f"**Verdict: {report['verdict'].upper()}**"
+        + (f" (missed: {', '.join(f'`{k}`' for k in report['missed'])})"
+           if report["missed"] else " (every budget holds)"),
+        "",
+        f"Experiment `{report['experiment']}`, judged {report['judged']} on "
+        f"{report['host'].get('node')} ({report['host'].get('cpus')} CPUs). "
+        f"Bench: {report['bench']['how']} (`{report['bench']['path']}`).",
+        "",
+        "## Budgets",
+        "",
+        "| budget | limit | measured | rule | verdict | how measured |",
+        "|---|---|---|---|---|---|",
+    ]
+    for b in report["budgets"]:
+        note = "; ".join(part for part in (b["source"], b["note"]) if part)
+        lines.append(f"| `{b['key']}` | {_num(b['budget'])} {b['unit']} | "
+                     f"{_num(b['measured'])} {b['unit'] if b['measured'] is not None else ''} | "
+                     f"{b['rule']} | **{b['verdict']}** | {note} |")
+    lines += ["", "## Baseline comparison", ""]
+    lines += _baseline_lines(report["baseline"])
+    if report["plots"]:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in report["plots"]]
+    lines += ["", "## Model card", ""]
+    lines += _card_lines(card)
+    return "\n".join(lines) + "\n"
+
+
+def _baseline_lines(baseline: dict[str, Any]) -> list[str]:
+    if not baseline.get("version"):
+        return [baseline.get("note", "No earlier released version: nothing to compare with.")]
+    c = baseline["comparison"]
+    return [
+        f"Against released version {baseline['version']}: SavedModel batch-1 p50 "
+        f"{c['candidate_p50_ms']:.4f} ms vs {c['baseline_p50_ms']:.4f} ms, "
+        f"{c['increase_pct']:+.1f}% ({c['confidence']:.0%} CI {c['ci_pct'][0]:+.1f}% .. "
+        f"{c['ci_pct'][1]:+.1f}%), Mann-Whitney U one-sided p = {c['mann_whitney_p']:.2g} "
+        f"over {c['plan']['rounds']} alternating rounds; round-to-round noise "
+        f"{c['noise_pct']:.1f}%.",
+        "",
+        f"Regression: **{'yes' if baseline['regression'] else 'no'}** (a regression needs "
+        f"p < {c['alpha']} and the whole CI above the allowed increase).",
+    ]
+
+
+def _card_lines(card: dict[str, Any]) -> list[str]:
+    prov = card["provenance"]
+    main = card["main_metric"]
+    lines = [
+        f"- **Model**: {card['model']} version {card['version']}, experiment "
+        f"`{card['experiment']}`: {card['description']}",
+        f"- **Data**: {card['data']}",
+        f"- **Provenance**: checkpoint step {prov['checkpoint_step']}, commit "
+        f"`{prov['commit']}`, exported {prov['created']}, params sha256 "
+        f"`{str(prov['params_hash'])[:12]}…` (exported from this logdir: "
+        f"{'yes' if prov['exported_from_this_logdir'] else 'no'})",
+        f"- **Intended use**: {card['intended_use']}",
+        "",
+        f"| artifact | {main} | agreement with trained model | max abs score diff | bytes |",
+        "|---|---|---|---|---|",
+    ]
+    for fmt, m in card["metrics_per_artifact"].items():
+        lines.append(f"| {fmt} | {_num(m.get(main))} | {_num(m.get('agreement'))} | "
+                     f"{_num(m.get('max_abs_score_diff'))} | "
+                     f"{card['sizes_bytes'].get(fmt, '')} |")
+    lines += ["", "**Limits**", ""] + [f"- {line}" for line in card["limits"]]
+    return lines
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
