@@ -1,0 +1,75 @@
+"""`liveri serve` as a deployment script runs it: TF Serving flags, foreground, SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+import grpc
+import pytest
+import tensorflow as tf
+from liveri.serve import flags, main
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from liveri.errors import UsageError
+from tests.serve.serve_helpers import digits_reference, digits_request, sample_pixels
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUNNER = ("import sys\n"
+          "from liveri.errors import UsageError\n"
+          "from liveri.serve import flags, main\n"
+          "try:\n"
+          "    sys.exit(main.serve_command(flags.parse_args(sys.argv[1:])))\n"
+          "except UsageError as e:\n"
+          "    print(e, file=sys.stderr); sys.exit(2)\n")
+
+
+def test_tensorflow_model_server_flags_parse(capsys):
+    args = flags.parse_args([
+        "--port=9000", "--rest_port=9001", "--model_name=hp2", "--model_base_path=/m/hp2",
+        "--enable_batching", "--file_system_poll_wait_seconds=5",
+        "--tensorflow_session_parallelism=2", "--enable_model_warmup=true"])
+    assert (args.port, args.rest_api_port, args.model_name) == (9000, 9001, "hp2")
+    assert args.enable_batching is True and args.file_system_poll_wait_seconds == 5
+    assert args.host == "127.0.0.1" and args.metrics_port == 8502
+    warnings = capsys.readouterr().err
+    assert "--tensorflow_session_parallelism" in warnings and "--enable_model_warmup" in warnings
+    assert flags.parse_args(["--enable_batching=false"]).enable_batching is False
+
+
+def test_no_models_is_a_usage_error(tmp_path):
+    parser = argparse.ArgumentParser()
+    flags.add_arguments(parser)
+    with pytest.raises(UsageError, match="needs models"):
+        main.serve_command(parser.parse_args([]))
+    with pytest.raises(UsageError, match="no models found"):
+        main.serve_command(parser.parse_args(["--model_repo", str(tmp_path), "--port=0"]))
+
+
+def test_serves_in_the_foreground_until_sigterm(model_repo):
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, "--model_repo", model_repo, "--port=0",
+         "--rest_api_port=0", "--metrics_port=0", "--enable_batching"],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        for line in process.stderr:
+            if line.startswith("liveri serve: gRPC on"):
+                port = int(line.split(":")[2].split(",")[0])
+                break
+        assert port, "server did not report its port"
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{port}"))
+        pixels = sample_pixels(3)
+        answer = stub.Predict(digits_request(pixels), timeout=10)
+        assert tf.make_ndarray(answer.outputs["classes"]).tolist() == \
+            digits_reference(0, pixels).tolist()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert "stopped" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
