@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,6 @@ class Bundle:
         self.path = Path(path)
         files = _read_members(self.path)
         self.spec: dict[str, Any] = files.pop(schema.BUNDLE_JSON)
-        _verify(self.path, files, self.spec)
         self.labels = _read_labels(files, self.spec)
         self.model = TfliteModel(files[self.spec["model_file"]], num_threads=num_threads)
         self._check_model()
@@ -101,7 +101,7 @@ class Bundle:
 
 
 def _read_members(path: Path) -> dict[str, Any]:
-    """`bundle.json` (parsed) and the bytes of every file it lists; zip CRC errors name the file."""
+    """`bundle.json` (parsed) and the bytes of every file it lists; unreadable files are named."""
     if not path.is_file():
         raise BundleError(f"{path}: no such bundle file")
     try:
@@ -110,25 +110,35 @@ def _read_members(path: Path) -> dict[str, Any]:
             if schema.BUNDLE_JSON not in names:
                 raise BundleError(f"{path}: no {schema.BUNDLE_JSON} inside; build bundles with "
                                   f"`liveri bundle`")
-            spec = json.loads(zf.read(schema.BUNDLE_JSON))
-            files: dict[str, Any] = {schema.BUNDLE_JSON: spec}
+            raw = {schema.BUNDLE_JSON: _read_member(path, zf, schema.BUNDLE_JSON)}
+            spec = json.loads(raw[schema.BUNDLE_JSON])
             for entry in spec.get("files", []):
-                name = entry["path"]
-                if name not in names:
-                    raise BundleError(f"{name}: listed in {schema.BUNDLE_JSON} but missing "
-                                      f"from {path}")
-                try:
-                    files[name] = zf.read(name)
-                except zipfile.BadZipFile as e:
-                    raise ChecksumMismatch(path, name, str(e)) from None
+                if entry["path"] not in names:
+                    raise BundleError(f"{entry['path']}: listed in {schema.BUNDLE_JSON} but "
+                                      f"missing from {path}")
+                raw[entry["path"]] = _read_member(path, zf, entry["path"])
+            comment = zf.comment
+        if spec.get("schema") != schema.SCHEMA:
+            raise BundleError(f"{path}: bundle schema {spec.get('schema')!r}; this runner reads "
+                              f"{schema.SCHEMA!r}")
+        _verify(path, raw, spec)
     except zipfile.BadZipFile as e:
         raise BundleError(f"{path}: not a readable zip ({e})") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise BundleError(f"{path}: {schema.BUNDLE_JSON} is malformed ({e})") from None
-    if spec.get("schema") != schema.SCHEMA:
-        raise BundleError(f"{path}: bundle schema {spec.get('schema')!r}; this runner reads "
-                          f"{schema.SCHEMA!r}")
-    return files
+    digest = hashlib.sha256(raw.pop(schema.BUNDLE_JSON)).hexdigest()
+    recorded = schema.bundle_json_sha256(comment)
+    if digest != recorded:
+        raise ChecksumMismatch(path, schema.BUNDLE_JSON,
+                               f"sha256 {digest}, the zip comment says {recorded}")
+    return {schema.BUNDLE_JSON: spec, **raw}
+
+
+def _read_member(path: Path, zf: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        return zf.read(name)
+    except (zipfile.BadZipFile, zlib.error) as e:
+        raise ChecksumMismatch(path, name, f"unreadable: {e}") from None
 
 
 def _verify(path: Path, files: dict[str, bytes], spec: dict[str, Any]) -> None:

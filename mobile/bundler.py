@@ -157,4 +157,5 @@ def _zip_bytes(members: dict[str, bytes]) -> bytes:
             info.compress_type = (zipfile.ZIP_STORED if name == schema.MODEL_FILE
                                   else zipfile.ZIP_DEFLATED)
             zf.writestr(info, members[name])
+        zf.comment = schema.zip_comment(members[schema.BUNDLE_JSON])
     return buffer.getvalue()

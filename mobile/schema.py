@@ -18,6 +18,21 @@ SIDE_FILE_KEYS = ("labels_file", "vocab_file")
 INPUT_FLAGS = {"image": "--input-file X.npy", "text": '--text "..."', "audio": "--wav FILE.wav"}
 
 
+# bundle.json cannot hold its own checksum, so the zip's comment does.
+_COMMENT_PREFIX = "liveri.bundle bundle.json sha256="
+
+
+def zip_comment(bundle_json: bytes) -> bytes:
+    """The zip comment that lets the runner refuse a changed `bundle.json`."""
+    return f"{_COMMENT_PREFIX}{hashlib.sha256(bundle_json).hexdigest()}".encode()
+
+
+def bundle_json_sha256(comment: bytes) -> str | None:
+    """The sha256 of `bundle.json` recorded in the zip comment (None: not recorded)."""
+    text = comment.decode("ascii", errors="replace")
+    return text[len(_COMMENT_PREFIX):] if text.startswith(_COMMENT_PREFIX) else None
+
+
 def file_entry(path: str, data: bytes) -> dict[str, Any]:
     """What `bundle.json` records of a file so the runner can refuse a changed one."""
     return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
