@@ -15,6 +15,7 @@ from liveri.mobile.main import add_arguments, bundle_command
 
 from liveri import manifest
 from liveri.errors import UsageError
+from tests.conftest import liveri
 from tests.mobile.conftest import MODEL
 
 
@@ -114,3 +115,12 @@ def test_bundle_command_parses_flags_and_writes(mobile_repo: Path, tmp_path: Pat
                               "--version", "0", "--out", str(out)])
     with pytest.raises(UsageError, match="--version"):
         bundle_command(args)
+
+
+def test_liveri_bundle_command_line(mobile_repo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "digits.zip"
+    liveri("bundle", "--model_repo", str(mobile_repo), "--name", MODEL, "--out", str(out))
+    assert json.loads(_members(out)["bundle.json"])["format"] == "tflite_int8"
+    refused = liveri("bundle", "--model_repo", str(mobile_repo), "--name", MODEL, "--format",
+                     "onnx", "--out", str(tmp_path / "x.zip"), check=False)
+    assert refused.returncode == 2 and "'onnx' cannot be bundled" in refused.stderr
