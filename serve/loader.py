@@ -218,13 +218,29 @@ def load_saved_model(name: str, version: int, path: str) -> Servable:
 
 
 def _tf_runner(function: Any) -> RunFn:
-    """Call a signature's concrete function directly: the cheapest path TensorFlow offers."""
+    """Call a signature's concrete function directly: the cheapest path TensorFlow offers.
 
+    The flat call skips TensorFlow's per-call argument binding (a large share of a small model's
+    latency); it is used when the function exposes its parameter order, else the keyword call.
+    """
     import tensorflow as tf
 
-    def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        # Tensors, not arrays: TF1 signatures then accept any shape, as TF Serving's session does.
+    try:
+        order = list(function.function_type.parameters)
+        call_flat, captured = function._call_flat, function.captured_inputs
+    except AttributeError:
+        order = []
+    if order and set(order) == set(function.structured_input_signature[1]):
+
+        def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            # Tensors, not arrays: TF1 signatures then accept any shape, as TF Serving does.
+            outputs = call_flat([tf.constant(inputs[key]) for key in order], captured)
+            return {key: value.numpy() for key, value in outputs.items()}
+
+        return run
+
+    def run_keywords(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
         return {key: value.numpy() for key, value in outputs.items()}
 
-    return run
+    return run_keywords

@@ -37,14 +37,20 @@ class ServingMetrics:
         self.load_seconds = Gauge(
             "liveri_serve_model_load_seconds", "Time to load and warm up a model version",
             ["model", "version"], registry=self.registry)
+        self._children: dict[tuple[str, ...], tuple] = {}
         self.loads = Counter(
             "liveri_serve_model_loads", "Model version loads, by outcome",
             ["model", "status"], registry=self.registry)
 
     def observe_request(self, model: str, version: str, signature: str, method: str,
                         status: str, seconds: float) -> None:
-        self.requests.labels(model, version, signature, method, status).inc()
-        self.latency.labels(model, version, signature, method, status).observe(seconds)
+        key = (model, version, signature, method, status)
+        children = self._children.get(key)
+        if children is None:  # label lookups cost microseconds; do each once per label set
+            children = (self.requests.labels(*key), self.latency.labels(*key))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def text(self) -> bytes:
         """The Prometheus text exposition of every metric."""
