@@ -60,7 +60,7 @@ class Dispatcher:
         """Run `fn(servable, request, deadline)`; raises ServingError on any failure."""
         started = time.perf_counter()
         name = spec.name
-        version_label = ""
+        version_label = signature_label = ""
         status = "OK"
         try:
             if not name:
@@ -68,6 +68,9 @@ class Dispatcher:
             version, label = _version_request(spec)
             with self.manager.handle(name, version, label) as servable:
                 version_label = str(servable.version)
+                key = spec.signature_name or DEFAULT_SIGNATURE
+                # Only label with names the model has: clients must not grow the metric series.
+                signature_label = key if key in servable.signatures else ""
                 return fn(servable, request, deadline)
         except Exception as exc:
             error = from_exception(exc)
@@ -77,9 +80,8 @@ class Dispatcher:
             raise error from None
         finally:
             model_label = name if version_label or self.manager.is_available(name) else ""
-            self.metrics.observe_request(
-                model_label, version_label, spec.signature_name or DEFAULT_SIGNATURE, method,
-                status, time.perf_counter() - started)
+            self.metrics.observe_request(model_label, version_label, signature_label, method,
+                                         status, time.perf_counter() - started)
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):

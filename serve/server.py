@@ -61,6 +61,8 @@ SERVICE_NAMES = (
 )
 GRPC_WORKERS = 64
 MAX_MESSAGE_BYTES = 1 << 30
+# Beyond this many RPCs in the server, new ones get RESOURCE_EXHAUSTED: memory stays bounded.
+MAX_CONCURRENT_RPCS = 2048
 
 
 def parse_channel_arguments(text: str) -> list[tuple[str, Any]]:
@@ -271,7 +273,7 @@ class ModelServer:
                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)] + self._channel_args
         server = grpc.server(futures.ThreadPoolExecutor(self._grpc_workers,
                                                         thread_name_prefix="liveri-grpc"),
-                             options=options)
+                             options=options, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
         add_servicer(server, PredictionServicer(self._dispatcher),
                      prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"])
         add_servicer(server, ModelServicer(self.manager, self.reload_config),

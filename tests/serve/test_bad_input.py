@@ -124,6 +124,9 @@ def test_bad_request_battery_and_the_server_survives(server, channel, predict_st
         assert "error" in json.loads(caught.value.read())
 
     assert _answer(predict_stub) == before
+    metrics = server.metrics.text().decode()
+    assert 'model="nope"' not in metrics and 'signature="nope"' not in metrics
+    assert 'status="INVALID_ARGUMENT"' in metrics and 'status="NOT_FOUND"' in metrics
     health = health_pb2_grpc.HealthStub(channel)
     assert health.Check(health_pb2.HealthCheckRequest(service="digits"), timeout=10).status == \
         health_pb2.HealthCheckResponse.SERVING
