@@ -150,13 +150,10 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., in
 
     add_bundle_arguments(add("bundle", _cmd_bundle, "pack a TFLite artifact as a mobile bundle"))
 
-    from liveri.benchmarks import main as benchmarks_main
+    from liveri.benchmarks.main import add_bench_arguments, add_release_arguments
 
-    benchmarks_main.add_bench_arguments(
-        add("bench", _cmd_bench, "benchmark every artifact and the server"))
-    if hasattr(benchmarks_main, "add_release_arguments"):
-        benchmarks_main.add_release_arguments(
-            add("release", _cmd_release, "judge a version against its budgets"))
+    add_bench_arguments(add("bench", _cmd_bench, "benchmark every artifact and the server"))
+    add_release_arguments(add("release", _cmd_release, "judge a version against its budgets"))
 
     p = add("run", _cmd_run, "train, export, bundle, serve, bench and gate an experiment")
     p.add_argument("-e", "--experiment", default="image.Digits")

@@ -73,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
     def bundle() -> Path:
         from liveri.mobile.bundler import make_bundle
 
-        return make_bundle(repo, name, version, "tflite_int8", bundle_path)
+        return make_bundle(repo, name, version, "tflite_int8", out=bundle_path)
 
     _stage("bundle", bundle)
 
@@ -184,18 +184,15 @@ def _load_json(path: Path) -> dict[str, Any]:
 
 
 def _p99_by_artifact(bench: dict[str, Any]) -> dict[str, float]:
-    out = {}
-    for fmt, entry in bench.get("artifacts", {}).items():
-        for run in entry.get("runs", []) if isinstance(entry, dict) else []:
-            if run.get("batch_size") == 1 and run.get("threads", 1) == 1:
-                out[fmt] = run.get("p99_ms")
-                break
+    """p99 (ms) of each artifact at batch 1, one thread where threads apply."""
+    out: dict[str, float] = {}
+    for run in bench.get("artifacts", []):
+        if run.get("batch_size") == 1 and run.get("threads") in (None, 1):
+            out.setdefault(run["format"], run["p99_ms"])
     return out
 
 
 def _server_qps(bench: dict[str, Any]) -> float | None:
-    server = bench.get("server") or {}
-    sweep = server.get("concurrency") or server.get("sweep") or []
-    rates = [row.get("throughput_qps") or row.get("qps") or 0.0 for row in sweep
-             if isinstance(row, dict)]
+    sweep = (bench.get("server") or {}).get("concurrency") or []
+    rates = [row.get("throughput", 0.0) for row in sweep if not row.get("errors")]
     return max(rates) if rates else None

@@ -39,20 +39,18 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def eval_command(args: argparse.Namespace) -> int:
+    from liveri.train.evaluation import evaluate
     from liveri.train.run_dir import load_params
-    from liveri.train.trainer import Trainer, restore_task
+    from liveri.train.trainer import restore_task
 
     logdir = Path(args.logdir)
+    if not logdir.is_dir():
+        raise UsageError(f"--logdir: {logdir} is not a directory; expected a trained logdir")
     params = load_params(logdir, args.experiment)
     task, step, checkpoint = restore_task(params, logdir, args.checkpoint)
-    trainer = Trainer.__new__(Trainer)
-    trainer.params, trainer.task = params, task
-    trainer.input = params.input.Instantiate()
-    metrics = Trainer.Evaluate(trainer, "test")
+    metrics = evaluate(task, params.input.Instantiate(), "test")
     record = {"step": step, "split": "test", "checkpoint": checkpoint,
               "main_metric": task.main_metric, **metrics}
-    if not logdir.is_dir():
-        raise UsageError(f"--logdir: {logdir} is not a directory")
     atomic_write_json(logdir / layout.METRICS_FILE, record)
     print(json.dumps(record, sort_keys=True))
     return 0

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from liveri.train.evaluation import evaluate
 from liveri.train.lr_schedules import LearningRate
 from liveri.train.progress import Progress
 from liveri.train.run_dir import check_or_write_params
@@ -65,23 +66,7 @@ class Trainer:
 
     # -- evaluation ------------------------------------------------------------------------
     def Evaluate(self, split: str) -> dict[str, float]:
-        """Main metrics of the task on a whole split (not distributed: eval sets are small)."""
-        task = self.task
-
-        @tf.function
-        def eval_step(batch: dict[str, Any]) -> dict[str, Any]:
-            _, metrics = task.ComputeLoss(batch, training=False)
-            return metrics
-
-        sums: dict[str, float] = {}
-        counts: dict[str, float] = {}
-        for batch in self.input.Dataset(split, 256, training=False):
-            for name, (total, count) in eval_step(batch).items():
-                sums[name] = sums.get(name, 0.0) + float(total)
-                counts[name] = counts.get(name, 0.0) + float(count)
-        out = {name: sums[name] / max(counts[name], 1.0) for name in sums}
-        out["examples"] = int(counts.get("loss", 0))
-        return out
+        return evaluate(self.task, self.input, split)
 
     # -- training --------------------------------------------------------------------------
     def _train_loop_fn(self) -> Any:
