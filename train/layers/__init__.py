@@ -20,9 +20,30 @@ Knobs are declared once in `Params()`; children come from `CreateChild(name, chi
 (which passes dtype, init and seed down); `FProp` only computes.
 """
 
+from liveri.train.layers.attention import MultiHeadAttention
 from liveri.train.layers.base_layer import BaseLayer
+from liveri.train.layers.beam_search import BeamSearch
 from liveri.train.layers.conv import Conv2D, Conv2DStack
+from liveri.train.layers.ctc import CtcLoss
 from liveri.train.layers.dropout import Dropout
+from liveri.train.layers.embedding import Embedding
 from liveri.train.layers.linear import FeedForward, Linear
+from liveri.train.layers.lstm import LstmCell, LstmStack
+from liveri.train.layers.normalization import BatchNorm, LayerNorm
+from liveri.train.layers.position import LearnedPositionEmbedding, SinusoidalPositionEmbedding
+from liveri.train.layers.softmax import SharedSoftmax, SmoothLabels, Softmax
+from liveri.train.layers.transformer import (
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from liveri.train.layers.variational_noise import Step as VariationalNoiseStep
 
-__all__ = ["BaseLayer", "Conv2D", "Conv2DStack", "Dropout", "FeedForward", "Linear"]
+__all__ = [
+    "BaseLayer", "BatchNorm", "BeamSearch", "Conv2D", "Conv2DStack", "CtcLoss", "Dropout",
+    "Embedding", "FeedForward", "LayerNorm", "LearnedPositionEmbedding", "Linear", "LstmCell",
+    "LstmStack", "MultiHeadAttention", "SharedSoftmax", "SinusoidalPositionEmbedding",
+    "SmoothLabels", "Softmax", "TransformerDecoder", "TransformerDecoderLayer",
+    "TransformerEncoder", "TransformerEncoderLayer", "VariationalNoiseStep",
+]

@@ -2,7 +2,8 @@
 
 A layer declares its knobs in `Params()`, builds its children and variables in `__init__` from
 those params (`CreateChild`, `CreateVariable`), and computes in `FProp`. Base params (dtype,
-compute dtype, weight init, seed) flow from parent to child unless the child sets them.
+compute dtype, weight init, seed, variational noise `vn.*`) flow from parent to child unless the
+child sets them.
 """
 
 from __future__ import annotations
@@ -10,18 +11,39 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+from liveri.train.layers.variational_noise import AddNoise
+
 from liveri.lazy import tf
 from liveri.params import Params
 
 # Params every layer inherits from its parent when left at None.
-INHERITED = ("dtype", "fprop_dtype", "params_init", "init_scale", "random_seed")
+INHERITED = (
+    "dtype", "fprop_dtype", "params_init", "init_scale", "random_seed",
+    "vn.global_vn", "vn.scale", "vn.start_step", "vn.seed",
+)
 _ROOT_DEFAULTS = {
     "dtype": "float32",
     "fprop_dtype": None,
     "params_init": "xavier",
     "init_scale": 1.0,
     "random_seed": 1234,
+    "vn.global_vn": False,
+    "vn.scale": 0.0,
+    "vn.start_step": 0,
+    "vn.seed": None,
 }
+
+
+def VariationalNoiseParams() -> Params:
+    """The `vn` section: Gaussian noise added to weights in training (Lingvo's `p.vn`)."""
+    p = Params()
+    p.Define("global_vn", None, "Add noise to every weight; None inherits (root: False).",
+             type=bool)
+    p.Define("scale", None, "Stddev of the noise; None inherits (root: 0.0).", type=float)
+    p.Define("start_step", None, "First global step with noise; None inherits (root: 0).",
+             type=int)
+    p.Define("seed", None, "Seed of the noise; None inherits (root: random_seed).", type=int)
+    return p
 
 
 class BaseLayer:
@@ -47,6 +69,7 @@ class BaseLayer:
         )
         p.Define("init_scale", None, "Scale of the weight init; None inherits (root: 1.0).", type=float)
         p.Define("random_seed", None, "Seed of weight init; None inherits (root: 1234).", type=int)
+        p.Define("vn", VariationalNoiseParams(), "Variational weight noise, used in training.")
         return p
 
     def __init__(self, params: Params, path: str | None = None) -> None:
@@ -82,15 +105,23 @@ class BaseLayer:
         init: str | None = None,
         trainable: bool = True,
         fan: tuple[int, int] | None = None,
+        aggregation: str | None = None,
     ) -> Any:
-        """A tf.Variable named `<path>/<name>`, initialised as `init` (default: params_init)."""
+        """A tf.Variable named `<path>/<name>`, initialised as `init` (default: params_init).
+
+        `aggregation` ('mean', 'sum') says how tf.distribute replicas combine assignments, for
+        variables a layer updates itself (BatchNorm's moving averages).
+        """
         p = self.params
         init = init or p.params_init
         full_name = f"{self.path}/{name}"
         seed = (p.random_seed + zlib.crc32(full_name.encode())) % (2**31)
         initializer = _initializer(init, p.init_scale, shape, seed, fan)
+        kwargs = {} if aggregation is None else {
+            "aggregation": getattr(tf.VariableAggregation, aggregation.upper())}
         var = tf.Variable(
-            initializer, name=full_name.replace("/", "."), trainable=trainable, dtype=p.dtype
+            initializer, name=full_name.replace("/", "."), trainable=trainable, dtype=p.dtype,
+            **kwargs,
         )
         self._variables[name] = var
         return var
@@ -120,11 +151,17 @@ class BaseLayer:
         return self.params.fprop_dtype or self.params.dtype
 
     def CastToCompute(self, x: Any) -> Any:
+        """`x` (a tensor or array) as a tensor of the compute dtype."""
+        x = tf.convert_to_tensor(x)
         return tf.cast(x, self.compute_dtype) if x.dtype != self.compute_dtype else x
 
     def Weight(self, var: Any) -> Any:
         """A variable as the compute dtype (mixed precision keeps float32 masters)."""
         return tf.cast(var, self.compute_dtype) if var.dtype != self.compute_dtype else var
+
+    def NoisyWeight(self, var: Any) -> Any:
+        """`Weight(var)` plus variational noise while a `variational_noise.Step` is active."""
+        return AddNoise(self.params.vn, self.params.random_seed, var, self.Weight(var))
 
     def FProp(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement FProp")

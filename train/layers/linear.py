@@ -34,11 +34,11 @@ class Linear(BaseLayer):
 
     def FProp(self, x: Any) -> Any:
         x = self.CastToCompute(x)
-        y = tf.linalg.matmul(x, self.Weight(self.w)) if x.shape.rank == 2 else tf.einsum(
-            "...i,io->...o", x, self.Weight(self.w)
+        y = tf.linalg.matmul(x, self.NoisyWeight(self.w)) if x.shape.rank == 2 else tf.einsum(
+            "...i,io->...o", x, self.NoisyWeight(self.w)
         )
         if self.b is not None:
-            y = y + self.Weight(self.b)
+            y = y + self.NoisyWeight(self.b)
         return y
 
 

@@ -1,0 +1,62 @@
+"""Sequence layers convert to float TFLite with builtin ops only and match TensorFlow."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from liveri.train.layers import LstmStack, MultiHeadAttention, TransformerEncoder
+
+from liveri.runtimes import TfliteModel
+
+
+def _convert(layer, fprop, specs, tmp_path):
+    """SavedModel of `fprop` -> TFLite bytes, refusing select TF ops."""
+    module = tf.Module()
+    module.vars = layer.variables
+    module.f = tf.function(fprop, input_signature=specs)
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.f})
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return TfliteModel(converter.convert())
+
+
+def _inputs(batch=2, length=6, dims=8):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, length, dims)).astype(np.float32)
+    paddings = np.zeros((batch, length), np.float32)
+    paddings[0, length - 2:] = 1.0
+    return x, paddings
+
+
+def _specs(dims=8, batch=None):
+    return [tf.TensorSpec([batch, None, dims], tf.float32, name="x"),
+            tf.TensorSpec([batch, None], tf.float32, name="paddings")]
+
+
+def test_attention_layer_converts_to_tflite_within_1e4(tmp_path):
+    p = MultiHeadAttention.Params().Set(input_dims=8, num_heads=2, causal=True)
+    atten = p.Instantiate()
+    model = _convert(atten, lambda x, paddings: atten(x, paddings=paddings), _specs(), tmp_path)
+    x, paddings = _inputs()
+    (out,) = model(x=x, paddings=paddings).values()
+    np.testing.assert_allclose(out, atten(x, paddings=paddings).numpy(), atol=1e-4)
+
+
+def test_transformer_encoder_layer_stack_converts_to_tflite_within_1e4(tmp_path):
+    p = TransformerEncoder.Params().Set(input_dims=8, model_dims=16, num_layers=2)
+    p.layer.num_heads = 4
+    encoder = p.Instantiate()
+    model = _convert(encoder, lambda x, paddings: encoder(x, paddings), _specs(), tmp_path)
+    x, paddings = _inputs()
+    (out,) = model(x=x, paddings=paddings).values()
+    np.testing.assert_allclose(out, encoder(x, paddings).numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_lstm_stack_layer_converts_to_tflite_within_1e4(tmp_path, bidirectional):
+    """The time loop lowers to a TFLite WHILE; its TensorList lowering needs a static batch."""
+    stack = LstmStack.Params().Set(input_dims=8, num_units=6, num_layers=2,
+                                   bidirectional=bidirectional).Instantiate()
+    model = _convert(stack, lambda x, paddings: stack(x, paddings), _specs(batch=2), tmp_path)
+    x, paddings = _inputs()
+    (out,) = model(x=x, paddings=paddings).values()
+    np.testing.assert_allclose(out, stack(x, paddings).numpy(), atol=1e-4)

@@ -1,0 +1,108 @@
+"""Beam search over any autoregressive decoder that extends one position at a time with a
+cache (e.g. `TransformerDecoder.ExtendStep`), with length normalization and end-of-sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from liveri.train.layers.base_layer import BaseLayer
+
+from liveri.lazy import tf
+from liveri.params import Params
+
+# A log probability no real hypothesis reaches: marks empty or dead slots.
+_DEAD = -1e9
+
+StepFn = Callable[[Any, Any, Any], tuple[Any, Any]]
+
+
+class BeamSearch(BaseLayer):
+    """Keeps the `beam_size` best prefixes; a prefix ending in `eos_id` (while among the best
+    `beam_size` extensions) is finished and scored log p / ((5 + length) / 6) ^ alpha."""
+
+    @classmethod
+    def Params(cls) -> Params:
+        p = super().Params()
+        p.Define("beam_size", 4, "Hypotheses kept per example.")
+        p.Define("max_decode_length", 32, "Most positions decoded (including end-of-sequence).")
+        p.Define("sos_id", 1, "Token fed at position 0.")
+        p.Define("eos_id", 2, "Token that finishes a hypothesis.")
+        p.Define("length_normalization", 0.0,
+                 "alpha of the GNMT length penalty; 0 ranks by raw log probability.")
+        return p
+
+    def LengthPenalty(self, length: Any) -> Any:
+        alpha = self.params.length_normalization
+        return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
+
+    def FProp(self, step_fn: StepFn, cache: Any, batch_size: int) -> dict[str, Any]:
+        """Decode `batch_size` examples. `step_fn(ids [N], cache, step) -> (logits [N, V], cache)`
+        with N = batch_size * beam_size; `cache` (a nest of tensors with the batch first) is
+        tiled per beam and reordered as beams are chosen.
+
+        Returns ids [B, beam, max_decode_length] (0 after the end), lengths [B, beam] (with the
+        eos) and scores [B, beam], best first; hypotheses alive at the length limit compete as
+        finished ones."""
+        p = self.params
+        beam, max_len = p.beam_size, p.max_decode_length
+        cache = tf.nest.map_structure(lambda x: tf.repeat(x, beam, axis=0), cache)
+        batch_offsets = tf.range(batch_size)[:, tf.newaxis] * beam
+
+        def Cond(t: Any, last: Any, alive_ids: Any, alive_logp: Any, fin_ids: Any,
+                 fin_scores: Any, fin_lengths: Any, cache: Any) -> Any:
+            best_possible = alive_logp[:, 0] / self.LengthPenalty(max_len)
+            done = (fin_scores[:, -1] > _DEAD / 2) & (best_possible < fin_scores[:, -1])
+            return (t < max_len) & tf.logical_not(tf.reduce_all(done))
+
+        def Body(t: Any, last: Any, alive_ids: Any, alive_logp: Any, fin_ids: Any,
+                 fin_scores: Any, fin_lengths: Any, cache: Any) -> tuple:
+            logits, cache = step_fn(tf.reshape(last, [-1]), cache, t)
+            vocab = tf.shape(logits)[-1]
+            logp = tf.reshape(tf.nn.log_softmax(tf.cast(logits, tf.float32)),
+                              [batch_size, beam, vocab])
+            candidates = tf.reshape(alive_logp[:, :, tf.newaxis] + logp, [batch_size, -1])
+            cand_logp, flat = tf.math.top_k(candidates, 2 * beam)
+            cand_beam, cand_token = flat // vocab, flat % vocab
+            at_t = tf.one_hot(t, max_len, dtype=tf.int32)
+            cand_ids = (tf.gather(alive_ids, cand_beam, batch_dims=1) * (1 - at_t)
+                        + cand_token[:, :, tf.newaxis] * at_t)
+            is_eos = tf.equal(cand_token, p.eos_id)
+
+            # Finished: eos extensions among the best `beam`, merged with earlier ones.
+            in_beam = tf.range(2 * beam)[tf.newaxis, :] < beam
+            new_scores = tf.where(is_eos & in_beam, cand_logp / self.LengthPenalty(t + 1), _DEAD)
+            all_scores = tf.concat([fin_scores, new_scores], 1)
+            all_ids = tf.concat([fin_ids, cand_ids], 1)
+            all_lengths = tf.concat([fin_lengths, tf.fill(tf.shape(new_scores), t + 1)], 1)
+            fin_scores, keep = tf.math.top_k(all_scores, beam)
+            fin_ids = tf.gather(all_ids, keep, batch_dims=1)
+            fin_lengths = tf.gather(all_lengths, keep, batch_dims=1)
+
+            # Alive: the best `beam` extensions that did not end.
+            alive_logp, keep = tf.math.top_k(tf.where(is_eos, _DEAD, cand_logp), beam)
+            alive_ids = tf.gather(cand_ids, keep, batch_dims=1)
+            last = tf.gather(cand_token, keep, batch_dims=1)
+            parents = tf.reshape(tf.gather(cand_beam, keep, batch_dims=1) + batch_offsets, [-1])
+            cache = tf.nest.map_structure(lambda x: tf.gather(x, parents), cache)
+            return t + 1, last, alive_ids, alive_logp, fin_ids, fin_scores, fin_lengths, cache
+
+        ids0 = tf.zeros([batch_size, beam, max_len], tf.int32)
+        first_alive = tf.constant([[0.0] + [_DEAD] * (beam - 1)])
+        state = (
+            tf.constant(0), tf.fill([batch_size, beam], p.sos_id), ids0,
+            tf.tile(first_alive, [batch_size, 1]), ids0, tf.fill([batch_size, beam], _DEAD),
+            tf.zeros([batch_size, beam], tf.int32), cache,
+        )
+        t, _, alive_ids, alive_logp, fin_ids, fin_scores, fin_lengths, _ = tf.while_loop(
+            Cond, Body, state)
+        # Hypotheses still alive at the end compete too, as if ended by the length limit.
+        scores = tf.concat([fin_scores, alive_logp / self.LengthPenalty(t)], 1)
+        ids = tf.concat([fin_ids, alive_ids], 1)
+        lengths = tf.concat([fin_lengths, tf.fill(tf.shape(fin_lengths), t)], 1)
+        scores, keep = tf.math.top_k(scores, beam)
+        return {
+            "ids": tf.gather(ids, keep, batch_dims=1),
+            "lengths": tf.gather(lengths, keep, batch_dims=1),
+            "scores": scores,
+        }
