@@ -41,7 +41,7 @@ class BenchPlan:
     @classmethod
     def quick(cls) -> BenchPlan:
         return cls(artifacts=SamplePlan(warmup_s=0.05, seconds=0.15, min_samples=60),
-                   server=ServerPlan(seconds=0.4, warmup_s=0.1, rate_steps=4))
+                   server=ServerPlan(seconds=0.3, warmup_s=0.1, rate_steps=3))
 
 
 @dataclass

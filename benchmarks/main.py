@@ -71,7 +71,7 @@ def add_release_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a param (repeatable), e.g. release.latency_p99_ms=5")
     parser.add_argument("--quick", action="store_true",
-                        help="when a bench is needed, run the short one (smoke tests)")
+                        help="short measurements when measuring is needed (smoke tests)")
 
 
 def release_command(args: argparse.Namespace) -> int:
@@ -87,7 +87,8 @@ def release_command(args: argparse.Namespace) -> int:
     params = experiment_params(args.experiment, args.set)
     name = args.name or registry.default_model_name(args.experiment)
     outcome = run_release(args.experiment, params, Path(args.logdir), Path(args.model_repo),
-                          name, BenchPlan.quick() if args.quick else BenchPlan(), ComparePlan())
+                          name, BenchPlan.quick() if args.quick else BenchPlan(),
+                          ComparePlan.quick() if args.quick else ComparePlan())
     print(outcome.report_md)
     print(outcome.report_json)
     if outcome.missed:

@@ -34,6 +34,10 @@ class ComparePlan:
     seconds_per_round: float = 0.25
     min_samples: int = 40
 
+    @classmethod
+    def quick(cls) -> ComparePlan:
+        return cls(seconds_per_round=0.1, min_samples=30)
+
 
 def last_released(model_dir: Path, before: int) -> tuple[int, Path] | None:
     """The newest version older than `before` whose manifest's gate says "released"."""

@@ -48,10 +48,12 @@ def started_server(model_repo: Path, name: str, version: int,
                                         + (" | ".join(tail) or f"exit {child.returncode}"))
             yield f"127.0.0.1:{port}"
         finally:
+            # Nothing in the child outlives the bench, so no graceful drain is needed.
             if child.poll() is None:
                 child.stdin.close()
+                child.terminate()
                 try:
-                    child.wait(timeout=30)
+                    child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()

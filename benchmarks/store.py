@@ -1,7 +1,8 @@
 """A version's own bench results (`liveri/bench/`), and whether they still describe it.
 
 `liveri bench` leaves a copy there so `liveri release` can reuse it instead of measuring again;
-a copy is stale once any artifact changed, it came from another machine, or it is too old.
+a copy is stale once any artifact changed, it belongs to another version, it came from another
+machine, or it is too old.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def fresh_bench(version_dir: str | Path, manifest: dict[str, Any]) -> dict[str, 
     except (ValueError, KeyError):
         return None
     age = datetime.datetime.now(datetime.timezone.utc) - created
-    if (bench.get("artifact_sha256") != artifact_checksums(manifest)
+    if (bench.get("version") != manifest.get("version")
+            or bench.get("artifact_sha256") != artifact_checksums(manifest)
             or bench.get("host", {}).get("node") != host()["node"] or age > MAX_AGE):
         return None
     return bench

@@ -1,0 +1,72 @@
+"""`liveri bench`: every artifact and the server measured, bench.json and readable plots."""
+
+from __future__ import annotations
+
+import json
+
+from liveri.benchmarks import store
+from liveri.benchmarks.bench import BATCH_SIZES
+from liveri.benchmarks.runners import TFLITE_THREADS
+from liveri.benchmarks.server_bench import CONCURRENCY
+
+from liveri import manifest
+from tests.benchmarks.helpers import MODEL, run_liveri
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _ordered(row):
+    return 0 < row["min_ms"] <= row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"] <= row["max_ms"]
+
+
+def test_bench_reports_percentiles_for_every_artifact_at_every_batch(benched):
+    bench = json.loads((benched["out"] / "bench.json").read_text())
+    source = manifest.read(benched["repo"] / MODEL / "1")
+    assert not bench["skipped"]
+    measured = {(r["format"], r["threads"], r["batch_size"]) for r in bench["artifacts"]}
+    for item in source["artifacts"]:
+        fmt = item["format"]
+        threads = TFLITE_THREADS if fmt.startswith("tflite") else (
+            (None,) if fmt == "saved_model" else (1,))
+        for t in threads:
+            for b in BATCH_SIZES:
+                assert (fmt, t, b) in measured, f"{fmt} threads={t} batch={b} not measured"
+    for row in bench["artifacts"]:
+        assert _ordered(row), row
+        assert row["samples"] >= 60 and row["throughput"] > 0
+        assert len(row["rounds_p50_ms"]) == 3
+
+
+def test_bench_loads_the_server_at_every_concurrency_and_runs_the_scenarios(benched):
+    server = json.loads((benched["out"] / "bench.json").read_text())["server"]
+    assert "skipped" not in server, server.get("skipped")
+    assert [r["concurrency"] for r in server["concurrency"]] == list(CONCURRENCY)
+    for row in server["concurrency"]:
+        assert row["errors"] == 0 and _ordered(row) and row["throughput"] > 0
+    scenarios = server["scenarios"]
+    assert _ordered(scenarios["single_stream"]) and scenarios["single_stream"]["samples"] >= 200
+    points = scenarios["server"]["points"]
+    assert len(points) >= 3 and all(p["errors"] == 0 and _ordered(p) for p in points)
+    offered = [p["offered_qps"] for p in points]
+    assert offered == sorted(offered)
+    best = scenarios["server"]["max_qps_within_budget"]
+    assert best is None or best in offered
+    assert scenarios["offline"]["batch_size"] == 32 and scenarios["offline"]["throughput"] > 0
+
+
+def test_bench_draws_png_plots_and_keeps_a_copy_with_the_version(benched):
+    bench = json.loads((benched["out"] / "bench.json").read_text())
+    assert len(bench["plots"]) >= 2
+    for name in bench["plots"]:
+        data = (benched["out"] / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000, name
+    version_dir = benched["repo"] / MODEL / "1"
+    assert store.fresh_bench(version_dir, manifest.read(version_dir))["created"] == \
+        bench["created"]
+
+
+def test_bench_of_a_missing_version_is_bad_usage(benched, tmp_path, capsys):
+    code = run_liveri("bench", "--model_repo", str(benched["repo"]), "--name", MODEL,
+                      "--version", "9", "--out", str(tmp_path))
+    assert code == 2
+    assert "--version 9" in capsys.readouterr().err
