@@ -133,6 +133,7 @@ class ModelServer:
         self.manager = ServableManager(self._load, self._on_availability)
         self._dispatcher = Dispatcher(self.manager, self.metrics)
         self._grpc: grpc.Server | None = None
+        self._executor: futures.ThreadPoolExecutor | None = None
         self._rest: HttpServer | None = None
         self._metrics_http: HttpServer | None = None
         self._stop = threading.Event()
@@ -271,8 +272,9 @@ class ModelServer:
         options = [("grpc.so_reuseport", 0),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)] + self._channel_args
-        server = grpc.server(futures.ThreadPoolExecutor(self._grpc_workers,
-                                                        thread_name_prefix="liveri-grpc"),
+        self._executor = futures.ThreadPoolExecutor(self._grpc_workers,
+                                                    thread_name_prefix="liveri-grpc")
+        server = grpc.server(self._executor,
                              options=options, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
         add_servicer(server, PredictionServicer(self._dispatcher),
                      prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"])
@@ -371,6 +373,9 @@ class ModelServer:
         if self._grpc is not None:
             self._grpc.stop(grace).wait()
             self._grpc = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
         for http in (self._rest, self._metrics_http):
             if http is not None:
                 http.stop()
