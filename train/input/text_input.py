@@ -1,0 +1,102 @@
+"""The shared pipeline of the text tasks: fortunes sentences -> ids -> length buckets.
+
+A subclass says which texts its vocab is built from and how one sentence becomes an example
+(`EncodeTf`, in-graph, so the same function can run in tf.data and in an exported model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from liveri.train.input import bucketing, tokenizers
+from liveri.train.input.base_input import SPLITS
+from liveri.train.input.fortunes import FortunesInput
+
+from liveri.errors import UsageError
+from liveri.lazy import tf
+from liveri.params import Params
+
+
+class TextInput(FortunesInput):
+    """Fortunes sentences as tokenized, bucketed, padded batches."""
+
+    VOCAB_NAME = "text"
+
+    @classmethod
+    def Params(cls) -> Params:
+        p = super().Params()
+        p.Define("tokenizer", "word", f"Tokenizer: one of {sorted(tokenizers.TOKENIZERS)}.")
+        p.Define("vocab_size", 4000, "Most tokens in the vocab (0: every piece seen).")
+        p.Define("max_length", 128, "Longest training example in tokens; longer ones are "
+                 "dropped from training (never from evaluation).")
+        p.Define("bucket_boundaries", [], "Upper bounds of the length buckets; empty: "
+                 "geometric from 8 to max_length.", type=list)
+        p.Define("num_parallel_calls", -1, "Parallel map calls; -1: tf.data.AUTOTUNE.")
+        return p
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        if self.params.tokenizer not in tokenizers.TOKENIZERS:
+            raise UsageError(f"input.tokenizer: expected one of {sorted(tokenizers.TOKENIZERS)}, "
+                             f"got {self.params.tokenizer!r}")
+        self._tokenizer: tokenizers.Tokenizer | None = None
+
+    # -- vocab ---------------------------------------------------------------------------------
+    def VocabPath(self) -> Path:
+        """The vocab file export and mobile ship; built from the training split on first use."""
+        p = self.params
+        path = self.CorpusDir() / f"vocab.{self.VOCAB_NAME}.{p.tokenizer}{p.vocab_size or ''}.txt"
+        if not path.exists():
+            cls = tokenizers.TOKENIZERS[p.tokenizer]
+            cls.build(self.VocabTexts(), max_size=p.vocab_size).save(path)
+        return path
+
+    def VocabTexts(self) -> Iterable[str]:
+        """The texts the vocab is built from: the training split only."""
+        return self.Sentences("train")
+
+    def Tokenizer(self) -> tokenizers.Tokenizer:
+        if self._tokenizer is None:
+            cls = tokenizers.TOKENIZERS[self.params.tokenizer]
+            self._tokenizer = cls.load(self.VocabPath())
+        return self._tokenizer
+
+    # -- pipeline ------------------------------------------------------------------------------
+    LENGTH_KEYS: tuple[str, ...] = ()
+
+    def EncodeTf(self, text: Any) -> dict[str, Any]:
+        """One sentence (a string scalar) -> the example's tensors, in-graph."""
+        raise NotImplementedError
+
+    def Boundaries(self) -> list[int]:
+        p = self.params
+        return list(p.bucket_boundaries) or bucketing.geometric_boundaries(p.max_length)
+
+    def Dataset(self, split: str, batch_size: int, training: bool, seed: int = 0) -> Any:
+        """Batches of `split` padded per length bucket; training repeats and shuffles with seed."""
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+        p = self.params
+        self.Tokenizer().table  # noqa: B018 (build the lookup table outside the map's graph)
+        ds = tf.data.Dataset.from_tensor_slices(tf.constant(self.Sentences(split), tf.string))
+        ds = ds.map(self.EncodeTf, num_parallel_calls=p.num_parallel_calls,
+                    deterministic=p.deterministic or None).cache()
+        if training:
+            longest = tf.constant(p.max_length)
+            ds = ds.filter(lambda ex: tf.reduce_all(
+                [tf.shape(ex[k])[0] <= longest for k in self.LENGTH_KEYS]))
+            ds = ds.shuffle(p.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = bucketing.bucket_by_length(ds, self.LENGTH_KEYS, self.Boundaries(), batch_size,
+                                        drop_remainder=training)
+        options = tf.data.Options()
+        options.deterministic = p.deterministic
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def with_markers(ids: Any) -> tuple[Any, Any, Any]:
+    """Decoder input `<s> ids`, labels `ids </s>` and their paddings (all zeros), for ids [T]."""
+    ids_in = tf.concat([[tokenizers.BOS_ID], ids], 0)
+    labels = tf.concat([ids, [tokenizers.EOS_ID]], 0)
+    return ids_in, labels, tf.zeros(tf.shape(labels), tf.float32)
