@@ -10,8 +10,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
-# Debian packages the data of the reference experiments comes from (installed once).
-DEB_PACKAGES=(${LIVERI_DEB_PACKAGES:-})
+# Debian packages the data of the reference experiments comes from (installed once; checked with
+# dpkg, and apt-get update runs only when one is missing): English prose from fortunes and
+# fortunes-min, spoken by espeak-ng and resampled and noised by sox. LIVERI_DEB_PACKAGES adds more.
+DEB_PACKAGES=(fortunes fortunes-min espeak-ng sox ${LIVERI_DEB_PACKAGES:-})
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -19,7 +21,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "[setup] installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 stamp=.venv/.liveri-installed
