@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 from liveri.benchmarks import plots, store
 from liveri.benchmarks.inputs import tile_batch, warmup_examples
@@ -24,6 +25,7 @@ from liveri.benchmarks.server_bench import ServerPlan, bench_server
 from liveri.benchmarks.stats import histogram_ms, summarize
 from liveri.benchmarks.timing import SamplePlan, sample_latencies
 
+from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json
 
 SCHEMA = 1
@@ -57,6 +59,8 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: dict[str, Any], pla
               server: ServerChoice, out_dir: Path) -> dict[str, Any]:
     """Measure everything, write bench.json and the plots to `out_dir`; returns bench.json."""
     started = time.perf_counter()
+    if server.target:
+        _check_reachable(server.target)
     out_dir.mkdir(parents=True, exist_ok=True)
     examples = warmup_examples(version_dir)
     skipped: dict[str, str] = {}
@@ -137,13 +141,37 @@ def _bench_server(model_repo: Path, manifest: dict[str, Any], examples: dict[str
                                server.enable_batching))
             client = PredictClient(target, manifest["model"], manifest["version"])
             stack.callback(client.close)
-            client.wait_ready()
-            section, samples = bench_server(client, examples, budget_ms, plan.server, tick)
+            try:
+                client.wait_ready()
+                section, samples = bench_server(client, examples, budget_ms, plan.server, tick)
+            except (grpc.RpcError, grpc.FutureTimeoutError) as e:
+                raise ServerUnavailable(f"server {target} did not answer "
+                                        f"{manifest['model']} version {manifest['version']}: "
+                                        f"{_rpc_text(e)}") from None
     except ServerUnavailable as e:
+        if server.target:
+            raise UsageError(f"--server {server.target}: {e}") from None
         return {"skipped": str(e)}, None
     section["started_by_bench"] = server.target is None
     section["enable_batching"] = server.enable_batching if server.target is None else None
     return section, np.asarray(samples) * 1e3
+
+
+def _check_reachable(target: str, timeout_s: float = 10.0) -> None:
+    """Fail before minutes of artifact timing when `--server` points at nothing."""
+    with grpc.insecure_channel(target) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout_s)
+        except grpc.FutureTimeoutError:
+            raise UsageError(f"--server {target}: nothing answered within {timeout_s:g} s; "
+                             "expected a running `liveri serve` (or TF Serving) gRPC port"
+                             ) from None
+
+
+def _rpc_text(error: Exception) -> str:
+    if isinstance(error, grpc.RpcError) and hasattr(error, "code"):
+        return f"{error.code().name}: {error.details()}"
+    return "no answer within the timeout"
 
 
 def _draw(bench: dict[str, Any], batch1_ms: dict[str, np.ndarray], out_dir: Path,
