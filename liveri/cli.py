@@ -166,7 +166,14 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., in
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser, commands = _build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command == "serve":
+        # Scripts written for tensorflow_model_server pass flags we do not implement: warn.
+        from liveri.serve.flags import warn_unknown
+
+        warn_unknown(unknown)
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

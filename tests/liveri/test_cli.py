@@ -57,3 +57,16 @@ def test_set_without_equals_exits_2():
 def test_params_diff_against_itself_is_empty():
     r = run("params", "-e", "image.Digits", "--diff", "image.Digits")
     assert r.returncode == 0 and "no differences" in r.stdout
+
+
+def test_serve_accepts_tf_serving_flags_it_does_not_implement(tmp_path):
+    r = run("serve", "--model_repo", str(tmp_path / "missing"),
+            "--tensorflow_intra_op_parallelism=2")
+    assert "unrecognized arguments" not in r.stderr
+    assert "ignoring unsupported flag --tensorflow_intra_op_parallelism" in r.stderr
+    assert r.returncode == 2 and "missing" in r.stderr
+
+
+def test_other_commands_refuse_unknown_flags():
+    r = run("list", "--bogus")
+    assert r.returncode == 2 and "--bogus" in r.stderr
