@@ -29,11 +29,12 @@ class TextInput(FortunesInput):
         p = super().Params()
         p.Define("tokenizer", "word", f"Tokenizer: one of {sorted(tokenizers.TOKENIZERS)}.")
         p.Define("vocab_size", 4000, "Most tokens in the vocab (0: every piece seen).")
-        p.Define("max_length", 128, "Longest training example in tokens; longer ones are "
-                 "dropped from training (never from evaluation).")
+        p.Define("max_length", 128, "Longest training example along the bucketed axis (tokens; "
+                 "frames for speech); longer ones are dropped from training, never from eval.")
         p.Define("bucket_boundaries", [], "Upper bounds of the length buckets; empty: "
                  "geometric from 8 to max_length.", type=list)
         p.Define("num_parallel_calls", -1, "Parallel map calls; -1: tf.data.AUTOTUNE.")
+        p.Define("cache", True, "Keep encoded examples in memory after the first epoch.")
         return p
 
     def __init__(self, params: Params) -> None:
@@ -70,6 +71,10 @@ class TextInput(FortunesInput):
         """One sentence (a string scalar) -> the example's tensors, in-graph."""
         raise NotImplementedError
 
+    def SourceDataset(self, split: str) -> Any:
+        """The split's raw elements, each what `EncodeTf` takes: here a sentence."""
+        return tf.data.Dataset.from_tensor_slices(tf.constant(self.Sentences(split), tf.string))
+
     def Boundaries(self) -> list[int]:
         p = self.params
         return list(p.bucket_boundaries) or bucketing.geometric_boundaries(p.max_length)
@@ -80,9 +85,10 @@ class TextInput(FortunesInput):
             raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
         p = self.params
         self.Tokenizer().table  # noqa: B018 (build the lookup table outside the map's graph)
-        ds = tf.data.Dataset.from_tensor_slices(tf.constant(self.Sentences(split), tf.string))
-        ds = ds.map(self.EncodeTf, num_parallel_calls=p.num_parallel_calls,
-                    deterministic=p.deterministic or None).cache()
+        ds = self.SourceDataset(split).map(self.EncodeTf, num_parallel_calls=p.num_parallel_calls,
+                    deterministic=p.deterministic or None)
+        if p.cache:
+            ds = ds.cache()
         if training:
             longest = tf.constant(p.max_length)
             ds = ds.filter(lambda ex: tf.reduce_all(
