@@ -86,6 +86,7 @@ def run_release(experiment: str, params: Params, logdir: Path, model_repo: Path,
         "baseline": baseline,
         "bench": {"how": bench_how, "path": str(store.stored_bench_path(path)),
                   "created": bench["created"], "elapsed_s": bench.get("elapsed_s")},
+        "latency": latency_table(bench),
         "plots": [f"bench/{p}" for p in bench.get("plots", [])],
         "model_card": model_card(experiment, params, logdir, source, bench),
     }
@@ -164,6 +165,17 @@ def _regression(release: dict[str, Any], baseline: dict[str, Any]) -> judge.Budg
         f"{c['confidence']:.0%} CI {c['ci_pct'][0]:+.1f}%..{c['ci_pct'][1]:+.1f}%, "
         f"Mann-Whitney p={c['mann_whitney_p']:.2g}",
     )
+
+
+def latency_table(bench: dict[str, Any]) -> list[dict[str, Any]]:
+    """p50/p99 (ms) of every benched artifact at every batch size, and the server's sweep."""
+    rows = [{"what": r["key"], "batch_size": r["batch_size"], "p50_ms": r["p50_ms"],
+             "p99_ms": r["p99_ms"], "throughput": r["throughput"]}
+            for r in bench.get("artifacts", [])]
+    rows += [{"what": f"server, {r['concurrency']} in flight", "batch_size": r["batch_size"],
+              "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "throughput": r["throughput"]}
+             for r in bench.get("server", {}).get("concurrency", []) if r.get("samples")]
+    return rows
 
 
 def _has_release_figures(bench: dict[str, Any]) -> bool:

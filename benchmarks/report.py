@@ -44,6 +44,11 @@ def render_markdown(report: dict[str, Any]) -> str:
                      f"{b['rule']} | **{b['verdict']}** | {note} |")
     lines += ["", "## Baseline comparison", ""]
     lines += _baseline_lines(report["baseline"])
+    if report.get("latency"):
+        lines += ["", "## Latency", "", "| what | batch | p50 ms | p99 ms | examples/s |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['what']} | {r['batch_size']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+                  f"{r['throughput']:.0f} |" for r in report["latency"]]
     if report["plots"]:
         lines += ["", "## Plots", ""]
         lines += [f"![{Path(p).stem}]({p})" for p in report["plots"]]

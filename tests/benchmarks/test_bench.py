@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from liveri.benchmarks import store
 from liveri.benchmarks.bench import BATCH_SIZES
 from liveri.benchmarks.runners import TFLITE_THREADS
@@ -70,3 +71,19 @@ def test_bench_of_a_missing_version_is_bad_usage(benched, tmp_path, capsys):
                       "--version", "9", "--out", str(tmp_path))
     assert code == 2
     assert "--version 9" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_uses_an_already_running_server(benched, tmp_path):
+    from liveri.serve.server import ModelServer
+
+    with ModelServer(model_repo=str(benched["repo"]), port=0, rest_api_port=None,
+                     metrics_port=None) as server:
+        code = run_liveri("bench", "--model_repo", str(benched["repo"]), "--name", MODEL,
+                          "--server", f"127.0.0.1:{server.grpc_port}", "--quick",
+                          "--out", str(tmp_path))
+    assert code == 0
+    section = json.loads((tmp_path / "bench.json").read_text())["server"]
+    assert section["started_by_bench"] is False
+    assert section["target"] == f"127.0.0.1:{server.grpc_port}"
+    assert all(r["errors"] == 0 and r["samples"] > 0 for r in section["concurrency"])

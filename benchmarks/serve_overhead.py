@@ -1,0 +1,555 @@
+"""What the model server adds on top of gRPC and the model: issue 9's three speed figures.
+
+Floors come from the same run: a bare PredictionService that echoes its input (no model; a sync
+gRPC server and a grpc.aio one) and the in-process call of the same SavedModel signature.
+
+    python -m liveri.benchmarks.serve_overhead --model_repo REPO --name MODEL --out DIR
+
+(a) one client, batch 1: server p50 - echo p50 - in-process p50 (goal <= 0.1 ms);
+(b) 32 requests in flight, batching on: throughput as a fraction of the echo's (goal >= 70%);
+(c) a model that costs >= 5 ms per call (built here: large matmuls whose cost is mostly reading
+    the weights, as in an LM or ASR decoder step): throughput with batching / without, at 32 in
+    flight (goal >= 3x).
+
+Servers run in child processes and the load in another one (stock `tensorflow_serving.apis` stubs),
+so no two of them share a GIL. Each figure is the median over `--repeats` rounds, every target
+measured once per round, in turn. `--baseline_serve DIR` also measures the server code in DIR (a
+`serve/` folder, e.g. from a git worktree of an older commit) side by side with the current one.
+Writes DIR/serve_overhead.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GOAL_OVERHEAD_MS = 0.1
+GOAL_THROUGHPUT_FRACTION = 0.7
+GOAL_BATCHING_MULTIPLIER = 3.0
+SLOW_MODEL_MIN_MS = 5.0
+IN_FLIGHT = 32
+SLOW_MODEL = "slow_matmuls"
+
+
+# -- models -----------------------------------------------------------------------------------
+
+def build_slow_model(export_dir: str, width: int = 2048, layers: int = 4) -> str:
+    """A TF2 SavedModel, x [N, width] -> y, whose batch-1 call reads `layers` width^2 weights.
+
+    Reading the weights dominates a small batch (as in an LM or ASR decoder step), so one call
+    for 32 requests costs far less than 32 calls: the case batching exists for.
+    """
+    import tensorflow as tf
+
+    class SlowMatmuls(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            rng = np.random.default_rng(0)
+            self.weights = [tf.Variable(rng.normal(0, width ** -0.5, (width, width))
+                                        .astype(np.float32)) for _ in range(layers)]
+
+        @tf.function(input_signature=[tf.TensorSpec([None, width], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            for weight in self.weights:
+                x = tf.tanh(x @ weight)
+            return {"y": x}
+
+    module = SlowMatmuls()
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serve})
+    return export_dir
+
+
+def newest_version(model_repo: str, name: str) -> Path:
+    folder = Path(model_repo) / name
+    versions = [p for p in folder.iterdir() if p.name.isdigit() and p.is_dir()] \
+        if folder.is_dir() else []
+    if not versions:
+        raise SystemExit(f"no version folder under {folder}; expected REPO/MODEL/VERSION")
+    return max(versions, key=lambda p: int(p.name))
+
+
+def example_inputs(version_dir: Path) -> dict[str, np.ndarray]:
+    """One real example: the first row of the version's warmup request, else zeros by signature."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    warmup = version_dir / "assets.extra" / "tf_serving_warmup_requests"
+    if warmup.exists():
+        for record in tf.data.TFRecordDataset(str(warmup)).take(1).as_numpy_iterator():
+            log = prediction_log_pb2.PredictionLog.FromString(record)
+            if log.WhichOneof("log_type") == "predict_log":
+                inputs = log.predict_log.request.inputs
+                return {k: tf.make_ndarray(v)[:1] for k, v in inputs.items()}
+    function = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    return {k: np.zeros([1 if d is None else d for d in spec.shape], spec.dtype.as_numpy_dtype)
+            for k, spec in function.structured_input_signature[1].items()}
+
+
+def predict_request_bytes(name: str, inputs: dict[str, np.ndarray]) -> bytes:
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    return request.SerializeToString()
+
+
+def in_process_p50_ms(version_dir: Path, inputs: dict[str, np.ndarray], calls: int) -> float:
+    """The floor: the loaded signature called as a user would (tensors in, numpy out)."""
+    import tensorflow as tf
+
+    function = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+
+    def call() -> None:
+        outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+        for value in outputs.values():
+            value.numpy()
+
+    for _ in range(min(50, calls)):
+        call()
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e3
+
+
+# -- servers (child processes) ----------------------------------------------------------------
+
+def _echo_servicer() -> Any:
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    class Echo(prediction_service_pb2_grpc.PredictionServiceServicer):
+        """Answers each Predict with its own inputs: gRPC and proto costs, no model."""
+
+        def Predict(self, request, context):  # noqa: N802 (gRPC's name)
+            response = predict_pb2.PredictResponse()
+            response.model_spec.CopyFrom(request.model_spec)
+            for key, tensor in request.inputs.items():
+                response.outputs[key].CopyFrom(tensor)
+            return response
+
+    return Echo()
+
+
+def _start_echo(host: str) -> tuple[int, Callable[[], None]]:
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(64))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_echo_servicer(), server)
+    port = server.add_insecure_port(f"{host}:0")
+    server.start()
+    return port, lambda: server.stop(0).wait()
+
+
+def _start_echo_aio(host: str) -> tuple[int, Callable[[], None]]:
+    import threading
+
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    loop = asyncio.new_event_loop()
+    ready: dict[str, Any] = {}
+    started = threading.Event()
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_echo_servicer(),
+                                                                            server)
+        ready["port"] = server.add_insecure_port(f"{host}:0")
+        await server.start()
+        ready["server"] = server
+        started.set()
+        await server.wait_for_termination()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    started.wait(30)
+
+    # Its daemon thread ends with the process; grpc.aio cannot be stopped from another thread.
+    return ready["port"], lambda: None
+
+
+def _use_serve_dir(serve_dir: str) -> None:
+    """Import `liveri.serve` from another folder (the baseline build) in this process."""
+    import importlib.util
+
+    import liveri
+
+    spec = importlib.util.spec_from_file_location(
+        "liveri.serve", os.path.join(serve_dir, "__init__.py"),
+        submodule_search_locations=[serve_dir])
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["liveri.serve"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    liveri.serve = module  # type: ignore[attr-defined]
+
+
+def _server_process(plan: dict[str, Any], conn: Any) -> None:
+    """Child: start every server in `plan["servers"]`, send their ports, stop when told."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        if plan.get("serve_dir"):
+            _use_serve_dir(plan["serve_dir"])
+        ports, stops = {}, []
+        for label, server in plan["servers"].items():
+            if server["kind"] == "echo":
+                port, stop = _start_echo(plan["host"])
+            elif server["kind"] == "echo_aio":
+                port, stop = _start_echo_aio(plan["host"])
+            else:
+                from liveri.serve.server import ModelServer
+
+                model = ModelServer(model_repo=server["model_repo"], host=plan["host"], port=0,
+                                    rest_api_port=None, metrics_port=None,
+                                    file_system_poll_wait_seconds=0,
+                                    batching_parameters_file=server.get("batching_file"))
+                model.start()
+                port, stop = model.grpc_port, model.stop
+            ports[label] = port
+            stops.append(stop)
+        conn.send(ports)
+    except BaseException as exc:  # the parent must hear why, not hang
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    conn.recv()
+    for stop in stops:
+        stop()
+    conn.send("stopped")
+
+
+# -- load (a child process) -------------------------------------------------------------------
+
+def _latencies(target: str, request: bytes, seconds: float, warmup_s: float) -> list[float]:
+    """One client, one request at a time: every call's latency (seconds) after warmup."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    message = predict_pb2.PredictRequest.FromString(request)
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        end_warmup = time.perf_counter() + warmup_s
+        while time.perf_counter() < end_warmup:
+            stub.Predict(message, timeout=30)
+        times = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            started = time.perf_counter()
+            stub.Predict(message, timeout=30)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def _throughput(target: str, request: bytes, in_flight: int, seconds: float,
+                warmup_s: float) -> float:
+    """`in_flight` requests always outstanding (grpc.aio client): answers per second."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    message = predict_pb2.PredictRequest.FromString(request)
+
+    async def run() -> float:
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            counted = [0]
+            window: dict[str, float] = {}
+            stop_at = time.perf_counter() + warmup_s + seconds
+
+            async def worker() -> None:
+                while True:
+                    await stub.Predict(message, timeout=60)
+                    now = time.perf_counter()
+                    if now >= stop_at:
+                        return
+                    if "start" in window:
+                        counted[0] += 1
+
+            async def mark() -> None:
+                await asyncio.sleep(warmup_s)
+                window["start"] = time.perf_counter()
+
+            await asyncio.gather(mark(), *(worker() for _ in range(in_flight)))
+            return counted[0] / (stop_at - window["start"])
+
+    return asyncio.run(run())
+
+
+def _client_process(conn: Any) -> None:
+    """Child: run each load command the parent sends; answer its result."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    while True:
+        command = conn.recv()
+        if command is None:
+            return
+        kind, args = command
+        try:
+            conn.send(_latencies(*args) if kind == "latency" else _throughput(*args))
+        except Exception as exc:
+            conn.send({"error": f"{type(exc).__name__}: {exc}"})
+
+
+class Children:
+    """The server and client processes of one benchmark run."""
+
+    def __init__(self) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._servers: list[tuple[Any, Any]] = []
+        self._client: tuple[Any, Any] | None = None
+
+    def start_servers(self, plans: list[dict[str, Any]]) -> dict[str, int]:
+        """Start one process per plan (in parallel); their ports by target label."""
+        pending = []
+        for plan in plans:
+            mine, theirs = self._context.Pipe()
+            process = self._context.Process(target=_server_process, args=(plan, theirs),
+                                            daemon=True)
+            process.start()
+            pending.append((process, mine))
+        ports: dict[str, int] = {}
+        for process, conn in pending:
+            self._servers.append((process, conn))
+            if not conn.poll(600):
+                raise RuntimeError("a server process did not start within 600 s")
+            answer = conn.recv()
+            if "error" in answer:
+                raise RuntimeError(f"a server process failed: {answer['error']}")
+            ports.update(answer)
+        return ports
+
+    def load(self, kind: str, *args: Any) -> Any:
+        if self._client is None:
+            mine, theirs = self._context.Pipe()
+            process = self._context.Process(target=_client_process, args=(theirs,), daemon=True)
+            process.start()
+            self._client = (process, mine)
+        self._client[1].send((kind, args))
+        answer = self._client[1].recv()
+        if isinstance(answer, dict):
+            raise RuntimeError(f"load {kind} failed: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client[1].send(None)
+            self._client[0].join(30)
+        for process, conn in self._servers:
+            try:
+                conn.send("stop")
+                conn.poll(60) and conn.recv()
+            except (OSError, EOFError):
+                pass
+            process.join(30)
+            if process.is_alive():
+                process.terminate()
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+def _batching_file(folder: str, name: str, max_batch_size: int, timeout_us: int,
+                   threads: int) -> str:
+    path = os.path.join(folder, f"{name}.batching.txt")
+    with open(path, "w") as f:
+        f.write(f"max_batch_size {{ value: {max_batch_size} }}\n"
+                f"batch_timeout_micros {{ value: {timeout_us} }}\n"
+                f"max_enqueued_batches {{ value: 1000 }}\n"
+                f"num_batch_threads {{ value: {threads} }}\n")
+    return path
+
+
+def _single_model_repo(folder: str, version_dir: Path, name: str) -> str:
+    """A repository holding just the model under test (a link, nothing copied)."""
+    repo = os.path.join(folder, f"repo_{name}")
+    os.makedirs(os.path.join(repo, name), exist_ok=True)
+    os.symlink(version_dir.resolve(), os.path.join(repo, name, version_dir.name))
+    return repo
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement and the three figures, as the JSON written to `--out`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    work = tempfile.mkdtemp(prefix="serve_overhead_")
+    version_dir = newest_version(args.model_repo, args.name)
+    inputs = example_inputs(version_dir)
+    request = predict_request_bytes(args.name, inputs)
+    repo = _single_model_repo(work, version_dir, args.name)
+    slow_dir = Path(build_slow_model(os.path.join(work, "slow", SLOW_MODEL, "1"),
+                                     args.slow_width, args.slow_layers))
+    slow_inputs = {"x": np.random.default_rng(0).normal(size=(1, args.slow_width))
+                   .astype(np.float32)}
+    slow_request = predict_request_bytes(SLOW_MODEL, slow_inputs)
+    batching = _batching_file(work, "model", IN_FLIGHT, args.batch_timeout_micros,
+                              args.num_batch_threads)
+    slow_batching = _batching_file(work, "slow", IN_FLIGHT, args.batch_timeout_micros,
+                                   args.num_batch_threads)
+
+    def model_servers(prefix: str) -> dict[str, dict[str, Any]]:
+        return {
+            f"{prefix}": {"kind": "model", "model_repo": repo},
+            f"{prefix}+batching": {"kind": "model", "model_repo": repo, "batching_file": batching},
+            f"{prefix} slow": {"kind": "model", "model_repo": os.path.dirname(str(slow_dir.parent))},
+            f"{prefix} slow+batching": {"kind": "model",
+                                        "model_repo": os.path.dirname(str(slow_dir.parent)),
+                                        "batching_file": slow_batching},
+        }
+
+    builds = {"server": None}
+    if args.baseline_serve:
+        builds["baseline"] = os.path.abspath(args.baseline_serve)
+    plans = [{"host": "127.0.0.1", "servers": {"echo": {"kind": "echo"},
+                                               "echo_aio": {"kind": "echo_aio"}}}]
+    for prefix, serve_dir in builds.items():
+        plans.append({"host": "127.0.0.1", "serve_dir": serve_dir,
+                      "servers": model_servers(prefix)})
+
+    floors = {
+        "in_process_p50_ms": in_process_p50_ms(version_dir, inputs, args.in_process_calls),
+        "slow_in_process_p50_ms": in_process_p50_ms(slow_dir, slow_inputs,
+                                                    max(20, args.in_process_calls // 50)),
+    }
+    children = Children()
+    rounds: list[dict[str, Any]] = []
+    try:
+        ports = children.start_servers(plans)
+        for _ in range(args.repeats):
+            row: dict[str, Any] = {}
+            for label in ("echo", "echo_aio", *[b for b in builds]):
+                target = f"127.0.0.1:{ports[label]}"
+                times = children.load("latency", target, request, args.seconds, args.warmup_s)
+                row[f"{label} p50_ms"] = float(np.percentile(times, 50) * 1e3)
+                row[f"{label} p99_ms"] = float(np.percentile(times, 99) * 1e3)
+            for label in ("echo", "echo_aio", *[f"{b}+batching" for b in builds], *builds):
+                target = f"127.0.0.1:{ports[label]}"
+                row[f"{label} qps@{IN_FLIGHT}"] = children.load(
+                    "throughput", target, request, IN_FLIGHT, args.seconds, args.warmup_s)
+            for build in builds:
+                for label in (f"{build} slow", f"{build} slow+batching"):
+                    target = f"127.0.0.1:{ports[label]}"
+                    row[f"{label} qps@{IN_FLIGHT}"] = children.load(
+                        "throughput", target, slow_request, IN_FLIGHT, args.slow_seconds,
+                        args.warmup_s)
+            rounds.append(row)
+    finally:
+        children.close()
+
+    medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    figures = {}
+    for build in builds:
+        figures[build] = {
+            "overhead_ms": medians[f"{build} p50_ms"] - medians["echo p50_ms"]
+            - floors["in_process_p50_ms"],
+            "overhead_vs_aio_echo_ms": medians[f"{build} p50_ms"] - medians["echo_aio p50_ms"]
+            - floors["in_process_p50_ms"],
+            "throughput_fraction_of_echo": medians[f"{build}+batching qps@{IN_FLIGHT}"]
+            / medians[f"echo qps@{IN_FLIGHT}"],
+            "throughput_fraction_of_aio_echo": medians[f"{build}+batching qps@{IN_FLIGHT}"]
+            / medians[f"echo_aio qps@{IN_FLIGHT}"],
+            "batching_multiplier": medians[f"{build} slow+batching qps@{IN_FLIGHT}"]
+            / medians[f"{build} slow qps@{IN_FLIGHT}"],
+        }
+        figures[build]["goals_met"] = {
+            "overhead_ms": figures[build]["overhead_ms"] <= GOAL_OVERHEAD_MS,
+            "throughput_fraction_of_echo":
+                figures[build]["throughput_fraction_of_echo"] >= GOAL_THROUGHPUT_FRACTION,
+            "batching_multiplier": figures[build]["batching_multiplier"] >= GOAL_BATCHING_MULTIPLIER
+            and floors["slow_in_process_p50_ms"] >= SLOW_MODEL_MIN_MS,
+        }
+    return {
+        "model": args.name, "version": int(version_dir.name), "in_flight": IN_FLIGHT,
+        "repeats": args.repeats, "seconds": args.seconds, "cpus": os.cpu_count(),
+        "batching": {"max_batch_size": IN_FLIGHT, "batch_timeout_micros": args.batch_timeout_micros,
+                     "num_batch_threads": args.num_batch_threads},
+        "slow_model": {"width": args.slow_width, "layers": args.slow_layers},
+        "goals": {"overhead_ms": GOAL_OVERHEAD_MS,
+                  "throughput_fraction_of_echo": GOAL_THROUGHPUT_FRACTION,
+                  "batching_multiplier": GOAL_BATCHING_MULTIPLIER,
+                  "slow_in_process_p50_ms": SLOW_MODEL_MIN_MS},
+        "floors": floors, "medians": medians, "figures": figures, "rounds": rounds,
+        "baseline_serve": builds.get("baseline"),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The figures and their floors, one line each, for the terminal."""
+    m, f = result["medians"], result["floors"]
+    lines = [f"serve overhead: {result['model']} v{result['version']}, median of "
+             f"{result['repeats']} rounds, {result['cpus']} CPUs",
+             f"  floor  echo (sync grpc) p50        {m['echo p50_ms']:8.3f} ms",
+             f"  floor  echo (grpc.aio) p50         {m['echo_aio p50_ms']:8.3f} ms",
+             f"  floor  in-process signature p50    {f['in_process_p50_ms']:8.3f} ms",
+             f"  floor  echo qps@{IN_FLIGHT}                {m[f'echo qps@{IN_FLIGHT}']:8.0f}",
+             f"  floor  echo_aio qps@{IN_FLIGHT}            {m[f'echo_aio qps@{IN_FLIGHT}']:8.0f}",
+             f"  slow model in-process p50          {f['slow_in_process_p50_ms']:8.3f} ms"]
+    for build, fig in result["figures"].items():
+        ok = {k: "ok" if v else "MISSED" for k, v in fig["goals_met"].items()}
+        lines += [
+            f"  [{build}] p50 {m[f'{build} p50_ms']:.3f} ms, qps@{IN_FLIGHT} batching "
+            f"{m[f'{build}+batching qps@{IN_FLIGHT}']:.0f} (off: {m[f'{build} qps@{IN_FLIGHT}']:.0f}),"
+            f" slow qps {m[f'{build} slow+batching qps@{IN_FLIGHT}']:.1f} batching / "
+            f"{m[f'{build} slow qps@{IN_FLIGHT}']:.1f} not",
+            f"  [{build}] (a) overhead             {fig['overhead_ms']:8.3f} ms "
+            f"(goal <= {GOAL_OVERHEAD_MS}) {ok['overhead_ms']}",
+            f"  [{build}] (b) qps / echo qps       {fig['throughput_fraction_of_echo']:8.2f}   "
+            f"(goal >= {GOAL_THROUGHPUT_FRACTION}) {ok['throughput_fraction_of_echo']}",
+            f"  [{build}] (c) batching multiplier  {fig['batching_multiplier']:8.2f}x  "
+            f"(goal >= {GOAL_BATCHING_MULTIPLIER}) {ok['batching_multiplier']}",
+        ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m liveri.benchmarks.serve_overhead",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_repo", required=True)
+    parser.add_argument("--name", required=True, help="model folder in the repository")
+    parser.add_argument("--out", required=True, help="folder for serve_overhead.json")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--slow_seconds", type=float, default=4.0)
+    parser.add_argument("--warmup_s", type=float, default=0.5)
+    parser.add_argument("--in_process_calls", type=int, default=3000)
+    parser.add_argument("--slow_width", type=int, default=2048)
+    parser.add_argument("--slow_layers", type=int, default=4)
+    parser.add_argument("--batch_timeout_micros", type=int, default=0)
+    parser.add_argument("--num_batch_threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--baseline_serve", help="also measure the serve/ code in this folder")
+    parser.add_argument("--quick", action="store_true",
+                        help="a tiny run that only checks the benchmark works")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.seconds, args.slow_seconds, args.warmup_s = 1, 0.3, 0.3, 0.1
+        args.in_process_calls, args.slow_width, args.slow_layers = 100, 256, 2
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "serve_overhead.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(table(result))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
