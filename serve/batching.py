@@ -5,7 +5,11 @@ examples or its first request has waited `batch_timeout_micros`; it is padded up
 `allowed_batch_sizes`; at most `max_enqueued_batches` batches wait (beyond: RESOURCE_EXHAUSTED at
 once); `num_batch_threads` batches run at a time. A request whose deadline passes while queued
 answers DEADLINE_EXCEEDED and never reaches the model. Only requests whose inputs agree on
-everything but the batch dimension are batched together.
+everything but the batch dimension are batched together, unless `pad_variable_length_inputs`:
+then requests whose inputs differ in other dimensions too (sequences of different lengths) share
+a batch, each input padded to the longest in the batch with its own first element (TF Serving's
+choice), and each output axis that has the padded length of the same input axis is sliced back
+to the request's own length, so a client never sees the padding.
 
 `BatchingConfig` holds the current parameters; replacing them (a changed parameters file) takes
 effect at the next batch, with no restart and no failed request.
@@ -125,8 +129,12 @@ class _Task:
         self.done.release()
 
 
-def _batch_key(inputs: dict[str, np.ndarray]) -> tuple[int, tuple] | None:
-    """(batch size, key) when every input shares its first dimension; None if not batchable."""
+def _batch_key(inputs: dict[str, np.ndarray], pad: bool = False) -> tuple[int, tuple] | None:
+    """(batch size, key) when every input shares its first dimension; None if not batchable.
+
+    Requests with equal keys may share a batch: same names, dtypes and inner shapes, or with
+    `pad` only the same ranks (their inner shapes are padded to agree).
+    """
     size = None
     key = []
     for name in sorted(inputs):
@@ -134,10 +142,53 @@ def _batch_key(inputs: dict[str, np.ndarray]) -> tuple[int, tuple] | None:
         if array.ndim == 0 or (size is not None and array.shape[0] != size):
             return None
         size = array.shape[0]
-        key.append((name, array.dtype.str, array.shape[1:]))
+        key.append((name, array.dtype.str, array.ndim if pad else array.shape[1:]))
     if not size:
         return None
     return size, tuple(key)
+
+
+def _pad_to(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`array` grown to `shape` (all but the first axis), filled with its own first element."""
+    if array.shape[1:] == shape:
+        return array
+    widths = [(0, 0)] + [(0, want - have) for have, want in zip(array.shape[1:], shape)]
+    fill = array.flat[0] if array.size else array.dtype.type(0)
+    return np.pad(array, widths, mode="constant", constant_values=fill)
+
+
+def _padded_lengths(tasks: list[_Task]) -> tuple[dict[str, tuple[int, ...]], dict[int, int]]:
+    """Each input's inner shape padded to the batch's longest, and axis -> padded length for
+    the axes where every input that was padded agrees on that length (the axes outputs share)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in tasks[0].inputs:
+        inner = [t.inputs[name].shape[1:] for t in tasks]
+        shapes[name] = tuple(max(dims) for dims in zip(*inner))
+    lengths: dict[int, int] = {}
+    conflicting: set[int] = set()
+    for name, shape in shapes.items():
+        for axis, length in enumerate(shape, start=1):
+            if any(t.inputs[name].shape[axis] != length for t in tasks):
+                if lengths.setdefault(axis, length) != length:
+                    conflicting.add(axis)
+    return shapes, {a: n for a, n in lengths.items() if a not in conflicting}
+
+
+def _own_lengths(task: _Task, lengths: dict[int, int]) -> dict[int, int]:
+    """The task's own length on each padded axis (the shortest of its inputs there)."""
+    own = {}
+    for axis in lengths:
+        sizes = [a.shape[axis] for a in task.inputs.values() if a.ndim > axis]
+        own[axis] = min(sizes) if sizes else lengths[axis]
+    return own
+
+
+def _unpad(value: np.ndarray, lengths: dict[int, int], own: dict[int, int]) -> np.ndarray:
+    index = [slice(None)] * value.ndim
+    for axis, padded in lengths.items():
+        if axis < value.ndim and value.shape[axis] == padded and own[axis] < padded:
+            index[axis] = slice(0, own[axis])
+    return value[tuple(index)]
 
 
 class BatchScheduler:
@@ -168,7 +219,7 @@ class BatchScheduler:
     def submit(self, inputs: dict[str, np.ndarray], deadline: float | None) -> dict[str, np.ndarray]:
         """Queue the request, wait for its batch, return its slice of the outputs."""
         options = self._config.options
-        keyed = _batch_key(inputs)
+        keyed = _batch_key(inputs, options.pad_variable_length_inputs)
         if keyed is None:
             if deadline is not None and time.monotonic() > deadline:
                 raise _deadline_error()
@@ -279,9 +330,10 @@ class BatchScheduler:
     def _run_merged(self, tasks: list[_Task]) -> None:
         total = sum(t.size for t in tasks)
         padded = self._config.options.padded_size(total)
+        shapes, lengths = _padded_lengths(tasks)
         merged = {}
         for name in tasks[0].inputs:
-            parts = [t.inputs[name] for t in tasks]
+            parts = [_pad_to(t.inputs[name], shapes[name]) for t in tasks]
             if padded > total:
                 first_row = parts[0][:1]
                 parts.append(np.repeat(first_row, padded - total, axis=0))
@@ -296,7 +348,11 @@ class BatchScheduler:
         start = 0
         for task in tasks:
             end = start + task.size
-            task.finish({k: v[start:end] for k, v in outputs.items()}, None)
+            rows = {k: v[start:end] for k, v in outputs.items()}
+            if lengths:
+                own = _own_lengths(task, lengths)
+                rows = {k: _unpad(v, lengths, own) for k, v in rows.items()}
+            task.finish(rows, None)
             start = end
 
 

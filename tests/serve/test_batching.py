@@ -83,6 +83,44 @@ def test_batches_are_padded_to_allowed_sizes():
     assert model.batches == [4]
 
 
+class SequenceModel:
+    """A real sequence model in numpy: running sums over time ([B, T] -> [B, T]) and each
+    sequence's first value ([B]), recording the (batch, time) shapes it ran."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+        self.gate = threading.Event()
+
+    def __call__(self, inputs):
+        self.gate.wait()
+        tokens = inputs["tokens"]
+        self.shapes.append(tokens.shape)
+        return {"running_sum": np.cumsum(tokens, axis=1), "first": tokens[:, 0]}
+
+
+@pytest.mark.parametrize("pad", [True, False])
+def test_variable_length_requests_share_a_padded_batch_and_get_their_own_lengths(pad):
+    model = SequenceModel()
+    options = BatchingOptions(max_batch_size=16, batch_timeout_micros=300_000,
+                              num_batch_threads=1, pad_variable_length_inputs=pad)
+    scheduler = BatchScheduler(model, BatchingConfig(options))
+    threading.Timer(0.1, model.gate.set).start()
+    lengths = [2, 5, 3, 5]
+    sequences = [np.arange(1, n + 1, dtype=np.int32)[None].repeat(i + 1, 0) * (i + 1)
+                 for i, n in enumerate(lengths)]
+    results, errors = concurrently(lambda i: scheduler.submit({"tokens": sequences[i]}, None), 4)
+    scheduler.stop()
+    assert errors == [None] * 4
+    for tokens, result in zip(sequences, results):
+        # Exactly what the model answers for the request alone: no padding shows.
+        np.testing.assert_array_equal(result["running_sum"], np.cumsum(tokens, axis=1))
+        np.testing.assert_array_equal(result["first"], tokens[:, 0])
+    if pad:
+        assert model.shapes == [(10, 5)]  # one batch, padded to the longest sequence
+    else:
+        assert len(model.shapes) >= 3 and all(s[0] < 10 for s in model.shapes)
+
+
 def test_full_queue_is_resource_exhausted_at_once():
     model = Model()
     model.gate.clear()
