@@ -18,11 +18,12 @@ pytestmark = pytest.mark.skipif(
          and shutil.which("sox")), reason="needs Debian's fortunes, espeak-ng and sox")
 
 FEW = {"train": 6, "dev": 2, "test": 3}
+FEW_PARAMS = {f"num_{split}_utterances": count for split, count in FEW.items()}
 
 
 def speech(data_dir, **overrides) -> SpeechInput:
     p = SpeechInput.Params()
-    p.Set(**{"data_dir": str(data_dir), "num_utterances": dict(FEW), **overrides})
+    p.Set(**{"data_dir": str(data_dir), **FEW_PARAMS, **overrides})
     return p.Instantiate()
 
 
@@ -59,7 +60,8 @@ def test_built_once_and_deterministic(data_dir, tmp_path):
     stamp = {f: os.stat(f).st_mtime_ns for f in speech_dir.rglob("*")}
     assert speech(data_dir).SpeechDir() == speech_dir
     assert {f: os.stat(f).st_mtime_ns for f in speech_dir.rglob("*")} == stamp
-    rebuilt = speech(tmp_path, num_utterances={"train": 2, "dev": 0, "test": 1}).SpeechDir()
+    rebuilt = speech(tmp_path, num_train_utterances=2, num_dev_utterances=0,
+                     num_test_utterances=1).SpeechDir()
     again = digests(rebuilt)
     assert again and all(digests(speech_dir)[name] == sha for name, sha in again.items())
 

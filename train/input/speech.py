@@ -50,9 +50,9 @@ class SpeechInput(TextInput):
         p.vocab_size = 0
         p.max_length = 1000
         p.shuffle_buffer = 512
-        p.Define("num_utterances", {"train": 2000, "dev": 200, "test": 200},
-                 "Utterances synthesized per split (at most the split's speakable sentences).",
-                 type=dict)
+        for split, count in (("train", 2000), ("dev", 200), ("test", 200)):
+            p.Define(f"num_{split}_utterances", count, f"Utterances synthesized for {split} (at "
+                     "most its speakable sentences; changing it synthesizes anew).")
         p.Define("max_speech_words", 14, "Longest sentence spoken, in words.")
         p.Define("train_voices", ["en-us+m1", "en-us+f2", "en-gb+m3", "en-gb+f1",
                                   "en-gb-scotland+m2", "en-029+m4", "en-gb-x-rp+f5"],
@@ -90,7 +90,7 @@ class SpeechInput(TextInput):
     def SpeechDir(self) -> Path:
         """The directory of `{split}/*.wav` and `{split}.tsv`; synthesized on first use."""
         p = self.params
-        settings = (f"v{SPEECH_VERSION} {self.CorpusDir().name} {sorted(p.num_utterances.items())}"
+        settings = (f"v{SPEECH_VERSION} {self.CorpusDir().name} {sorted(self._Counts().items())}"
                     f" {p.max_speech_words} {p.train_voices} {p.eval_voices} {p.speed_range} "
                     f"{p.pitch_range} {p.noise_volume_range} {p.sample_rate}")
         speech_dir = data_cache.data_root(p.data_dir) / f"speech-{data_cache.cache_key(settings)}"
@@ -99,11 +99,14 @@ class SpeechInput(TextInput):
             data_cache.build_once(speech_dir, self._Synthesize)
         return speech_dir
 
+    def _Counts(self) -> dict[str, int]:
+        return {split: self.params.Get(f"num_{split}_utterances") for split in SPLITS}
+
     def Utterances(self, split: str) -> list[speech_synthesis.Utterance]:
         """How each utterance of `split` is spoken: voice, speed, pitch and noise, seeded."""
         p = self.params
         voices = p.train_voices if split == "train" else p.eval_voices
-        sentences = self.SpeakableSentences(split)[: p.num_utterances.get(split, 0)]
+        sentences = self.SpeakableSentences(split)[: self._Counts()[split]]
         out = []
         for i, sentence in enumerate(sentences):
             rng = np.random.default_rng([p.split_seed, SPLITS.index(split), i])
@@ -124,7 +127,7 @@ class SpeechInput(TextInput):
         workers = self.params.synthesis_workers or os.cpu_count() or 1
         start = time.time()
         print(f"[speech] synthesizing {len(work)} utterances with espeak-ng into {out_dir.parent}"
-              f" (once; about {len(work) * 0.14 / workers / 60:.1f} min)", file=sys.stderr)
+              f" (once; about {len(work) * 0.075 / workers / 60:.1f} min)", file=sys.stderr)
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             jobs = [pool.submit(speech_synthesis.synthesize, u, out_dir, self.params.sample_rate)
                     for _, u in work]
