@@ -87,6 +87,10 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: dict[str, Any], pla
         "plan": {"batch_sizes": list(plan.batch_sizes), "artifacts": asdict(plan.artifacts),
                  "server": asdict(plan.server)},
         "units": {"latency": "ms per call", "throughput": "examples/s"},
+        "formats": {a["format"]: {"bytes": artifact_bytes(version_dir, a),
+                                  "export_seconds": manifest.get("export_seconds", {}).get(
+                                      a["format"])}
+                    for a in manifest["artifacts"]},
         "artifacts": rows,
         "skipped": skipped,
         "server": server_section,
@@ -96,6 +100,15 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: dict[str, Any], pla
     atomic_write_json(out_dir / store.BENCH_FILE, bench)
     _keep_with_version(out_dir, version_dir, bench)
     return bench
+
+
+def artifact_bytes(version_dir: Path, item: dict[str, Any]) -> int:
+    """What the artifact weighs on disk; a SavedModel is its graph plus variables and assets."""
+    path = version_dir / item["path"]
+    if item["format"] != "saved_model":
+        return path.stat().st_size
+    parts = [path] + [f for d in ("variables", "assets") for f in (version_dir / d).rglob("*")]
+    return sum(f.stat().st_size for f in parts if f.is_file())
 
 
 def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], plan: BenchPlan,
@@ -184,6 +197,8 @@ def _draw(bench: dict[str, Any], batch1_ms: dict[str, np.ndarray], out_dir: Path
         drawn.append(plots.latency_by_batch(
             bench["artifacts"], out_dir / plots.BATCH_PLOT,
             f"{title}: latency by batch size (TFLite threads {TFLITE_THREADS})"))
+    drawn.append(plots.formats(bench["formats"], out_dir / plots.FORMATS_PLOT,
+                               f"{title}: artifact size and export time per format"))
     server = bench["server"]
     if "concurrency" in server:
         drawn.append(plots.server_concurrency(

@@ -42,7 +42,8 @@ def model_card(experiment: str, params: Params, logdir: Path, manifest: dict[str
         "higher_is_better": manifest.get("higher_is_better", True),
         "eval_metrics": train_metrics,
         "metrics_per_artifact": manifest.get("metrics", {}),
-        "sizes_bytes": {a["format"]: a["bytes"] for a in manifest["artifacts"]},
+        "sizes_bytes": {a["format"]: (bench or {}).get("formats", {}).get(a["format"], {}).get(
+            "bytes", a["bytes"]) for a in manifest["artifacts"]},
         "intended_use": (
             f"Answers {', '.join(o['name'] for o in _outputs(manifest))} for {raw.get('name', '?')} "
             f"({raw.get('dtype', '?')}, shape {raw.get('shape', '?')}, values in "

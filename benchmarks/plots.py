@@ -11,6 +11,7 @@ LATENCY_PLOT = "latency_distribution.png"
 BATCH_PLOT = "latency_by_batch.png"
 CONCURRENCY_PLOT = "server_concurrency.png"
 RATE_PLOT = "server_latency_vs_rate.png"
+FORMATS_PLOT = "formats_size_and_export_time.png"
 
 
 def _pyplot() -> Any:
@@ -100,6 +101,22 @@ def latency_vs_rate(points: list[dict[str, Any]], budget_ms: float, path: Path,
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
+    return _save(fig, plt, path)
+
+
+def formats(formats: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
+    """Size on disk and export time of each format: what each artifact costs to make and ship."""
+    plt = _pyplot()
+    names = list(formats)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.barh(names, [formats[n]["bytes"] / 1024 for n in names], color="tab:blue")
+    left.set_xlabel("size, KiB")
+    right.barh(names, [formats[n]["export_seconds"] or 0.0 for n in names], color="tab:green")
+    right.set_xlabel("export time, s (as `liveri export` measured it)")
+    right.set_yticks(range(len(names)), [""] * len(names))
+    for ax in (left, right):
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title)
     return _save(fig, plt, path)
 
 

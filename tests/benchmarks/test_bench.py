@@ -32,6 +32,9 @@ def test_bench_reports_percentiles_for_every_artifact_at_every_batch(benched):
         for t in threads:
             for b in BATCH_SIZES:
                 assert (fmt, t, b) in measured, f"{fmt} threads={t} batch={b} not measured"
+    assert set(bench["formats"]) == {a["format"] for a in source["artifacts"]}
+    graph_bytes = manifest.artifact(source, "saved_model")["bytes"]
+    assert bench["formats"]["saved_model"]["bytes"] > graph_bytes  # plus variables
     for row in bench["artifacts"]:
         assert _ordered(row), row
         assert row["samples"] >= 60 and row["throughput"] > 0
