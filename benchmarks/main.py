@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from liveri.errors import UsageError
 
@@ -44,7 +45,7 @@ def bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def headline(bench: dict, out: Path) -> dict:
+def headline(bench: dict[str, Any], out: Path) -> dict[str, Any]:
     """The few figures worth printing: batch-1 p50/p99 per artifact and the server's answers."""
     rows = {r["key"]: f"p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms"
             for r in bench["artifacts"] if r["batch_size"] == 1}
@@ -101,5 +102,6 @@ def release_command(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: object) -> str:
-    return "not measured" if value is None else f"{value:.4g}" if isinstance(value, float) \
-        else str(value)
+    if value is None:
+        return "not measured"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
