@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
@@ -70,6 +71,41 @@ def test_serves_in_the_foreground_until_sigterm(model_repo):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
         assert "stopped" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_request_in_flight_during_sigterm_finishes_and_exit_is_0(model_repo, tmp_path):
+    # A long batch timeout holds the request inside the server while SIGTERM arrives.
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 2000000 }\n"
+                      "num_batch_threads { value: 1 }\n")
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, "--model_repo", model_repo, "--port=0",
+         "--rest_api_port=0", "--metrics_port=0", f"--batching_parameters_file={params}"],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        for line in process.stderr:
+            if line.startswith("liveri serve: gRPC on"):
+                port = int(line.split(":")[2].split(",")[0])
+                break
+        assert port, "server did not report its port"
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{port}"))
+        pixels = sample_pixels(2)
+        in_flight = stub.Predict.future(digits_request(pixels), timeout=30)
+        time.sleep(0.5)
+        assert not in_flight.done(), "the request must still be in the server at SIGTERM"
+        process.send_signal(signal.SIGTERM)
+        answer = in_flight.result()
+        assert tf.make_ndarray(answer.outputs["classes"]).tolist() == \
+            digits_reference(0, pixels).tolist()
+        assert process.wait(timeout=60) == 0
+        with pytest.raises(grpc.RpcError) as refused:  # and it no longer accepts requests
+            stub.Predict(digits_request(pixels), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         if process.poll() is None:
             process.kill()
