@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from liveri.export import parity, tflite
-from liveri.export.inference import build_inference_module, postprocessing_spec, preprocessing_spec
+from liveri.export.inference import build_inference_module
 from liveri.export.warmup import write_warmup
 from liveri.train.export_params import ALL_FORMATS
 from liveri.train.trainer import restore_task
@@ -100,56 +100,60 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
                    formats: list[str], inp: Any, test: dict[str, np.ndarray]) -> dict[str, Any]:
     p = params.export
     timings: dict[str, float] = {}
-    pre_spec, post_spec = preprocessing_spec(task), postprocessing_spec(task)
+    pre_spec, post_spec = task.PreprocessingSpec(inp), task.PostprocessingSpec()
     liveri_dir = tmp / layout.LIVERI_DIR
     liveri_dir.mkdir(parents=True)
 
     t0 = time.perf_counter()
-    module, signatures = build_inference_module(task)
+    module, signatures = build_inference_module(task, inp)
     tf.saved_model.save(module, str(tmp), signatures=signatures)
-    write_warmup(tmp, name, "pixels", list(test["pixels"][: p.warmup_requests]))
+    serving_inputs = task.ServingInputs(test)
+    write_warmup(tmp, name, {k: v[: p.warmup_requests] for k, v in serving_inputs.items()})
     timings["saved_model"] = time.perf_counter() - t0
     _log(f"saved_model written ({timings['saved_model']:.1f}s)")
-    atomic_write_text(liveri_dir / "labels.txt", "\n".join(task.params.labels) + "\n")
+    asset_files = task.AssetFiles(inp)
+    for file_name, text in asset_files.items():
+        atomic_write_text(liveri_dir / file_name, text)
     atomic_write_text(tmp / layout.VERSION_PARAMS_FILE, params.ToText())
 
-    train_pixels = inp.Examples("train")["pixels"][: p.calibration_examples]
-    calib_features = _features(pre_spec, train_pixels)
+    train = inp.Examples("train")
+    calib = task.ParityFeatures(inp, {k: v[: p.calibration_examples] for k, v in train.items()})
 
     def calibration():
-        for row in calib_features:
-            yield [row[None]]
+        for i in range(len(next(iter(calib.values())))):
+            yield {k: v[i:i + 1] for k, v in calib.items()}
 
-    artifacts: list[dict[str, Any]] = [_saved_model_entry(tmp, signatures)]
+    artifacts: list[dict[str, Any]] = [_saved_model_entry(signatures)]
     for fmt in formats:
         if fmt in tflite.TFLITE_FORMATS:
             t0 = time.perf_counter()
-            content = tflite.convert(str(tmp), fmt, "features", calibration)
+            content, notes = tflite.convert(str(tmp), fmt, "features", calibration)
             path = tmp / layout.ARTIFACT_FILES[fmt]
             path.write_bytes(content)
             inputs, outputs = tflite.tensor_specs(content)
             timings[fmt] = time.perf_counter() - t0
             artifacts.append({"format": fmt, "path": layout.ARTIFACT_FILES[fmt],
                               "signature": "features", "inputs": inputs, "outputs": outputs,
-                              "select_tf_ops": False})
+                              **notes})
             _log(f"{fmt} written ({timings[fmt]:.1f}s, {len(content)} bytes)")
         elif fmt == "onnx":
             t0 = time.perf_counter()
-            artifacts.append(_onnx(tmp, p.onnx_opset))
+            artifacts.append(_onnx(tmp, p.onnx_opset, task.onnx_signature))
             timings[fmt] = time.perf_counter() - t0
             _log(f"onnx written ({timings[fmt]:.1f}s)")
 
-    reference = parity.reference_outputs(task, test["pixels"])
-    report: dict[str, Any] = {"examples": int(len(test["label"])), "split": "test",
-                              "reference": "trained model (checkpoint, eager TensorFlow)",
-                              "artifacts": {}}
+    features = task.ParityFeatures(inp, test)
+    reference = parity.reference_scores(task, features)
+    reference_answers, reference_metrics = task.ParityAnswers(features, reference, test)
     metric = task.main_metric
-    report["reference_metrics"] = {
-        metric: float(np.mean(reference["classes"] == test["label"]))}
+    report: dict[str, Any] = {"examples": len(reference_answers), "split": "test",
+                              "reference": "trained model (checkpoint, eager TensorFlow)",
+                              "reference_metrics": reference_metrics, "artifacts": {}}
     for entry in artifacts:
         path = tmp if entry["format"] == "saved_model" else tmp / entry["path"]
-        outputs = parity.artifact_outputs(entry["format"], path, test["pixels"], pre_spec)
-        entry["metrics"] = parity.compare(reference, outputs, test["label"], metric)
+        scores = parity.artifact_scores(entry["format"], path, task, serving_inputs, features)
+        entry["metrics"] = parity.compare(task, reference, scores, features, test,
+                                          reference_answers)
         report["artifacts"][entry["format"]] = entry["metrics"]
         _log(f"parity {entry['format']}: {metric} {entry['metrics'][metric]:.4f}, agreement "
              f"{entry['metrics']['agreement']:.4f}")
@@ -165,7 +169,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         if rel != layout.MANIFEST_FILE:
             files.append({"path": rel, "sha256": manifest.sha256_file(file_path),
                           "bytes": file_path.stat().st_size})
-    return {
+    out = {
         "experiment": params.experiment,
         "model": name,
         "params_hash": params.Hash(),
@@ -178,7 +182,6 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         "input_kind": task.input_kind,
         "preprocessing": pre_spec,
         "postprocessing": post_spec,
-        "labels_file": "liveri/labels.txt",
         "artifacts": artifacts,
         "files": files,
         "metrics": {a["format"]: a["metrics"] for a in artifacts},
@@ -186,15 +189,13 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         "budgets": dict(params.release.items()),
         "gate": {"verdict": "pending"},
     }
+    for file_name in asset_files:
+        kind = "labels_file" if file_name.startswith("labels") else "vocab_file"
+        out[kind] = f"{layout.LIVERI_DIR}/{file_name}"
+    return out
 
 
-def _features(pre_spec: dict[str, Any], pixels: np.ndarray) -> np.ndarray:
-    from liveri.processing import preprocess
-
-    return preprocess(pre_spec, pixels)
-
-
-def _saved_model_entry(tmp: Path, signatures: dict[str, Any]) -> dict[str, Any]:
+def _saved_model_entry(signatures: dict[str, Any]) -> dict[str, Any]:
     fn = signatures["serving_default"]
     inputs = [{"name": s.name, "dtype": s.dtype.name, "shape": s.shape.as_list()}
               for s in fn.structured_input_signature[1].values()]
@@ -205,11 +206,11 @@ def _saved_model_entry(tmp: Path, signatures: dict[str, Any]) -> dict[str, Any]:
             "select_tf_ops": False}
 
 
-def _onnx(tmp: Path, opset: int) -> dict[str, Any]:
+def _onnx(tmp: Path, opset: int, signature: str) -> dict[str, Any]:
     path = tmp / layout.ARTIFACT_FILES["onnx"]
     result = subprocess.run(
         [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(tmp), "--signature_def",
-         "serving_default", "--tag", "serve", "--opset", str(opset), "--output", str(path)],
+         signature, "--tag", "serve", "--opset", str(opset), "--output", str(path)],
         capture_output=True, text=True,
     )
     if result.returncode != 0:
@@ -225,7 +226,7 @@ def _onnx(tmp: Path, opset: int) -> dict[str, Any]:
         return {"name": v.name, "dtype": np.dtype(dtype).name, "shape": dims}
 
     return {"format": "onnx", "path": layout.ARTIFACT_FILES["onnx"], "opset": opset,
-            "inputs": [spec(v) for v in model.graph.input],
+            "signature": signature, "inputs": [spec(v) for v in model.graph.input],
             "outputs": [spec(v) for v in model.graph.output], "select_tf_ops": False}
 
 

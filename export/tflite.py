@@ -18,27 +18,62 @@ TFLITE_FORMATS = ("tflite_float", "tflite_dynamic", "tflite_int8", "tflite_fp16"
 
 
 def convert(saved_model_dir: str, fmt: str, signature: str,
-            calibration: Callable[[], Iterator[list[np.ndarray]]] | None = None) -> bytes:
-    """The .tflite flatbuffer of `signature` in format `fmt`."""
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[signature])
+            calibration: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None
+            ) -> tuple[bytes, dict[str, Any]]:
+    """(.tflite flatbuffer of `signature` in format `fmt`, notes for the manifest).
+
+    Full int8 asks for int8 kernels only, with int8 inputs and outputs where they are float;
+    a model with ops that have no int8 kernel falls back to float kernels for those ops, and
+    the notes say so (`fully_int8: false`).
+    """
+    notes: dict[str, Any] = {"select_tf_ops": False}
+
+    def converter() -> Any:
+        return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
+                                                        signature_keys=[signature])
+
+    c = converter()
     if fmt == "tflite_float":
-        pass
-    elif fmt == "tflite_dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif fmt == "tflite_fp16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif fmt == "tflite_int8":
-        if calibration is None:
-            raise ValueError("tflite_int8 needs calibration examples")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = calibration
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    else:
+        return c.convert(), notes
+    if fmt == "tflite_dynamic":
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        return c.convert(), notes
+    if fmt == "tflite_fp16":
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        c.target_spec.supported_types = [tf.float16]
+        return c.convert(), notes
+    if fmt != "tflite_int8":
         raise ValueError(f"format: expected one of {TFLITE_FORMATS}, got {fmt!r}")
-    return converter.convert()
+    if calibration is None:
+        raise ValueError("tflite_int8 needs calibration examples")
+    float_io = all(np.dtype(d["dtype"]).kind == "f" for d in _float_model_inputs(c.convert()))
+    c = converter()
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    c.representative_dataset = calibration
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if float_io:
+        c.inference_input_type = tf.int8
+        c.inference_output_type = tf.int8
+    try:
+        content = c.convert()
+        notes["fully_int8"] = True
+    except Exception as e:  # noqa: BLE001 (the converter raises many types for missing kernels)
+        c = converter()
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        c.representative_dataset = calibration
+        c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                       tf.lite.OpsSet.TFLITE_BUILTINS]
+        content = c.convert()
+        notes["fully_int8"] = False
+        notes["int8_fallback_reason"] = str(e).splitlines()[0][:300]
+    return content, notes
+
+
+def _float_model_inputs(content: bytes) -> list[dict[str, Any]]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return list(Interpreter(model_content=content).get_signature_runner()
+                .get_input_details().values())
 
 
 def tensor_specs(model_content: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

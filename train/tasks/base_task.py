@@ -1,13 +1,17 @@
-"""What every task adds to a layer: a loss with metrics, and decoding for export.
+"""What every task adds to a layer: a loss with metrics, and what export needs.
 
-The trainer calls `ComputeLoss`; the exporter calls `Serve` (raw input -> decoded answer and
-scores) and, for TFLite, `ServeFeatures` (preprocessed features -> scores).
+The trainer calls `ComputeLoss` (and `FinalizeMetrics` on the sums over a split). The exporter
+calls `ExportSignatures` (raw input -> decoded answer in `serving_default`; numeric features ->
+scores in `features`, the signature TFLite and ONNX convert), `ParityFeatures` (raw examples ->
+numpy features) and `ParityAnswers` (numpy scores -> decoded answers and the task metric), so
+every artifact is judged the same way.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from liveri.train.layers.base_layer import BaseLayer
 
 from liveri.params import Params
@@ -19,6 +23,8 @@ class BaseTask(BaseLayer):
     # The main eval metric, and whether higher is better.
     main_metric: str = ""
     higher_is_better: bool = True
+    # The SavedModel signature tf2onnx converts (string ops do not convert: use "features").
+    onnx_signature: str = "serving_default"
 
     @classmethod
     def Params(cls) -> Params:
@@ -30,8 +36,30 @@ class BaseTask(BaseLayer):
         """(scalar loss, {metric: (sum, count)}) for one batch."""
         raise NotImplementedError
 
-    def Serve(self, raw: Any) -> dict[str, Any]:
+    def FinalizeMetrics(self, means: dict[str, float]) -> dict[str, float]:
+        """Metrics that are not means (F1, perplexity) from the means over a split."""
+        return means
+
+    def ExportSignatures(self, inp: Any) -> dict[str, Any]:
+        """{signature name: tf.function with an input signature}; `serving_default` and
+        `features` at least. `inp` gives the vocab for in-graph tokenization."""
         raise NotImplementedError
 
-    def ServeFeatures(self, features: Any) -> dict[str, Any]:
+    def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The `features` signature's inputs for raw examples (numpy, padded to one batch)."""
+        raise NotImplementedError
+
+    def ParityAnswers(self, features: dict[str, np.ndarray], scores: np.ndarray,
+                      raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
+        """(decoded answer per example, {main_metric: value}) from the `features` scores."""
+        raise NotImplementedError
+
+    def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What a client sends to `serving_default` for raw examples."""
+        raise NotImplementedError
+
+    def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def PostprocessingSpec(self) -> dict[str, Any]:
         raise NotImplementedError

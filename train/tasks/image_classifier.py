@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from liveri.train.layers.conv import Conv2DStack
 from liveri.train.layers.dropout import Dropout
 from liveri.train.layers.linear import FeedForward, Linear
+from liveri.train.layers.softmax import SmoothLabels
 from liveri.train.tasks.base_task import BaseTask
 
 from liveri.lazy import tf
 from liveri.params import Params
+from liveri.processing import preprocess
 
 
 class ImageClassifier(BaseTask):
@@ -67,7 +70,7 @@ class ImageClassifier(BaseTask):
         logits = self.Logits(self.Preprocess(batch["pixels"]), training=training)
         labels = tf.one_hot(batch["label"], self.num_classes)
         losses = tf.nn.softmax_cross_entropy_with_logits(
-            _smooth(labels, self.params.label_smoothing), logits
+            SmoothLabels(labels, self.params.label_smoothing), logits
         )
         count = tf.cast(tf.shape(logits)[0], tf.float32)
         correct = tf.cast(tf.equal(tf.argmax(logits, -1), batch["label"]), tf.float32)
@@ -77,6 +80,7 @@ class ImageClassifier(BaseTask):
         }
         return tf.reduce_mean(losses), metrics
 
+    # -- export ----------------------------------------------------------------------------
     def ServeFeatures(self, features: Any) -> dict[str, Any]:
         """Features [N, H, W, 1] in [0, 1] -> class probabilities (what TFLite runs)."""
         return {"scores": tf.nn.softmax(self.Logits(features))}
@@ -88,9 +92,43 @@ class ImageClassifier(BaseTask):
         labels = tf.gather(tf.constant(self.params.labels), classes)
         return {"classes": classes, "labels": labels, "scores": scores}
 
+    def ExportSignatures(self, inp: Any) -> dict[str, Any]:
+        h, w = self.params.image_height, self.params.image_width
+        return {
+            "serving_default": tf.function(
+                self.Serve, input_signature=[tf.TensorSpec([None, h, w], tf.uint8, "pixels")]),
+            "predict_float": tf.function(
+                self.Serve, input_signature=[tf.TensorSpec([None, h, w], tf.float32, "pixels")]),
+            "features": tf.function(self.ServeFeatures, input_signature=[
+                tf.TensorSpec([None, h, w, 1], tf.float32, "features")]),
+        }
 
-def _smooth(one_hot: Any, amount: float) -> Any:
-    if amount <= 0:
-        return one_hot
-    k = tf.cast(tf.shape(one_hot)[-1], one_hot.dtype)
-    return one_hot * (1.0 - amount) + amount / k
+    def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"pixels": raw["pixels"]}
+
+    def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"features": preprocess(self.PreprocessingSpec(inp), raw["pixels"])}
+
+    def ParityAnswers(self, features: dict[str, np.ndarray], scores: np.ndarray,
+                      raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
+        classes = np.argmax(scores, axis=-1)
+        return classes.tolist(), {"accuracy": float(np.mean(classes == raw["label"]))}
+
+    def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
+        """How a device turns raw pixels into the `features` input (for bundles)."""
+        p = self.params
+        return {
+            "kind": "image",
+            "raw_input": {"name": "pixels", "shape": [p.image_height, p.image_width],
+                          "dtype": "uint8 or float32", "range": [0, p.pixel_max]},
+            "scale": 1.0 / p.pixel_max,
+            "add_channel_axis": True,
+        }
+
+    def PostprocessingSpec(self) -> dict[str, Any]:
+        return {"kind": "classify", "scores_output": "scores", "labels_file": "labels.txt",
+                "answer": "argmax of scores -> labels[class]"}
+
+    def AssetFiles(self, inp: Any) -> dict[str, str]:
+        """Files shipped beside the artifacts in `liveri/` (and in bundles)."""
+        return {"labels.txt": "\n".join(self.params.labels) + "\n"}
