@@ -1,7 +1,8 @@
 """Model server configuration: TF Serving's ModelServerConfig and MonitoringConfig text protos.
 
 Turns `--model_config_file`, `--model_name/--model_base_path` or `--model_repo` into the list of
-`ModelSpec`s the manager serves.
+`ModelSpec`s the manager serves. A model's `model_platform` picks its backend: "tensorflow" (the
+SavedModel, the default) or a Liveri artifact ("tflite", "onnx", "tflite_int8", ...: artifacts.py).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from liveri.serve import config as config_lib
+from liveri.serve.artifacts import TENSORFLOW, load_artifact
 from liveri.serve.batching import BatchingConfig, BatchScheduler, read_batching_parameters_file
 from liveri.serve.grpc_service import (
     Dispatcher,
@@ -194,6 +195,8 @@ class ModelServer:
         return servable
 
     def _load_backend(self, spec: ModelSpec, version: int, path: str) -> Servable:
+        if spec.platform not in ("", TENSORFLOW):
+            return load_artifact(spec.name, version, path, spec.platform)
         if self._prefer_tflite:
             from liveri.serve.tflite import find_tflite_model, load_tflite
 
