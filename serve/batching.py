@@ -241,7 +241,12 @@ class BatchScheduler:
                 self._ensure_threads(options)
             self._queue.append(task)
             self._queued += size
-            self._cond.notify_all()
+            # Waking every batch thread for one task costs GIL hand-offs; only a thread
+            # gathering a batch until its timeout needs to hear of each arrival.
+            if options.batch_timeout_micros:
+                self._cond.notify_all()
+            else:
+                self._cond.notify()
         self._on_queue(self._queued)
         timeout = -1 if deadline is None else max(deadline - time.monotonic(), 0.0)
         if not task.done.acquire(timeout=timeout):
@@ -266,6 +271,7 @@ class BatchScheduler:
             while True:
                 options = self._config.options
                 if index >= options.num_batch_threads and not self._stopped:
+                    self._cond.notify()  # pass on a wake-up meant for a thread that stays
                     return None
                 if self._queue:
                     break

@@ -222,6 +222,9 @@ def _tf_runner(function: Any) -> RunFn:
 
     The flat call skips TensorFlow's per-call argument binding (a large share of a small model's
     latency); it is used when the function exposes its parameter order, else the keyword call.
+    Serving records no gradients, so when the function also exposes its inference function the
+    call goes straight to it (what TensorFlow itself does without a tape), skipping the tape
+    checks and output packing: tens of microseconds per request.
     """
     import tensorflow as tf
 
@@ -231,10 +234,20 @@ def _tf_runner(function: Any) -> RunFn:
     except AttributeError:
         order = []
     if order and set(order) == set(function.structured_input_signature[1]):
+        fast = _inference_call(function, captured)
+        to_tensor = _tensor_maker()
+        if fast is not None:
+            call, names = fast
+
+            def run_inference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                values = call(*[to_tensor(inputs[key]) for key in order], *captured)
+                return {name: value.numpy() for name, value in zip(names, values)}
+
+            return run_inference
 
         def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             # Tensors, not arrays: TF1 signatures then accept any shape, as TF Serving does.
-            outputs = call_flat([tf.constant(inputs[key]) for key in order], captured)
+            outputs = call_flat([to_tensor(inputs[key]) for key in order], captured)
             return {key: value.numpy() for key, value in outputs.items()}
 
         return run
@@ -244,3 +257,41 @@ def _tf_runner(function: Any) -> RunFn:
         return {key: value.numpy() for key, value in outputs.items()}
 
     return run_keywords
+
+
+def _inference_call(function: Any, captured: list[Any]
+                    ) -> tuple[Callable[..., Any], list[str]] | None:
+    """The function's tape-free flat call and its output names in flat order, when provably
+    equivalent: a flat dict of outputs whose flattening order is known, no distributed capture."""
+    import tensorflow as tf
+
+    try:
+        call = function._inference_function.call_flat
+        outputs = function.structured_outputs
+    except AttributeError:
+        return None
+    if not isinstance(outputs, dict) or any(hasattr(c, "_distribute_strategy") for c in captured):
+        return None
+    names = sorted(outputs)
+    flat = tf.nest.flatten(outputs)
+    if len(flat) != len(names) or any(flat[i] is not outputs[n] for i, n in enumerate(names)):
+        return None
+    return call, names
+
+
+def _tensor_maker() -> Callable[[np.ndarray], Any]:
+    """numpy -> eager tensor without tf.constant's argument handling (half its cost)."""
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.eager import context
+        from tensorflow.python.framework.ops import EagerTensor
+    except ImportError:
+        return tf.constant
+    eager = context.context()
+    eager.ensure_initialized()
+
+    def make(array: np.ndarray) -> Any:
+        return EagerTensor(array, eager.device_name, None)
+
+    return make
