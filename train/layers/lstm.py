@@ -9,6 +9,7 @@ from typing import Any
 
 from liveri.train.layers.base_layer import BaseLayer
 from liveri.train.layers.dropout import Dropout
+from liveri.train.layers.linear import MatmulLastAxis
 
 from liveri.lazy import tf
 from liveri.params import Params
@@ -41,7 +42,7 @@ class LstmCell(BaseLayer):
         p = self.params
         inputs = self.CastToCompute(inputs)
         # The input projection of every step at once; the loop only adds the recurrent part.
-        projected = tf.einsum("btd,dg->btg", inputs, self.NoisyWeight(self.wx))
+        projected = MatmulLastAxis(inputs, self.NoisyWeight(self.wx))
         projected = tf.transpose(projected + self.NoisyWeight(self.b), [1, 0, 2])
         pads = tf.transpose(tf.cast(paddings, projected.dtype), [1, 0])
         pads = tf.expand_dims(pads, 2)

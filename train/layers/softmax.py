@@ -7,6 +7,7 @@ from typing import Any
 
 from liveri.train.layers.base_layer import BaseLayer
 from liveri.train.layers.embedding import Embedding
+from liveri.train.layers.linear import MatmulLastAxis
 
 from liveri.lazy import tf
 from liveri.params import Params
@@ -56,7 +57,7 @@ class Softmax(_XentMixin, BaseLayer):
 
     def Logits(self, x: Any) -> Any:
         x = self.CastToCompute(x)
-        return tf.einsum("...d,dc->...c", x, self.NoisyWeight(self.w)) + self.NoisyWeight(self.b)
+        return MatmulLastAxis(x, self.NoisyWeight(self.w)) + self.NoisyWeight(self.b)
 
     def FProp(self, x: Any) -> Any:
         return self.Logits(x)
@@ -77,4 +78,4 @@ class SharedSoftmax(_XentMixin, Embedding):
     def Logits(self, x: Any) -> Any:
         x = self.CastToCompute(x)
         table = self.NoisyWeight(self.emb)
-        return tf.einsum("...d,vd->...v", x, table) + self.NoisyWeight(self.b)
+        return MatmulLastAxis(x, table, transpose_w=True) + self.NoisyWeight(self.b)
