@@ -13,12 +13,6 @@ from liveri.lazy import tf
 from liveri.params import Params
 
 
-def LargeNegative(dtype: Any) -> float:
-    """A logit bias that removes a position from a softmax without overflowing `dtype`."""
-    dtype = tf.as_dtype(dtype)
-    return -0.7 * dtype.max if dtype.size <= 2 else -1e9
-
-
 def CausalMask(query_length: Any, source_length: Any, offset: Any = 0) -> Any:
     """[T, S] float, 1.0 where source position s is later than query position t + offset."""
     query_pos = tf.expand_dims(tf.range(query_length) + offset, 1)
@@ -87,9 +81,16 @@ class MultiHeadAttention(BaseLayer):
         over projected keys/values; mask [B or 1, 1, T or 1, S] is 1.0 where not to attend."""
         q = self._SplitHeads(self.query(query)) * (self.head_dims ** -0.5)
         logits = tf.einsum("btnh,bsnh->bnts", q, keys)
-        if mask is not None:
-            logits = logits + tf.cast(mask, logits.dtype) * LargeNegative(logits.dtype)
-        probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        if mask is None:
+            probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        else:
+            # Zero the masked logits, softmax, then zero their probabilities and renormalise:
+            # exactly a softmax over the kept positions, whatever the masked ones hold, while
+            # every tensor keeps its natural range, so full-int8 quantization stays precise
+            # (a -1e9 logit bias would make the logits' int8 scale useless).
+            keep = 1.0 - tf.cast(mask, tf.float32)
+            probs = tf.nn.softmax(tf.cast(logits, tf.float32) * keep, axis=-1) * keep
+            probs = probs / tf.maximum(tf.reduce_sum(probs, axis=-1, keepdims=True), 1e-30)
         probs = self.atten_dropout(tf.cast(probs, values.dtype), training=training)
         context = tf.einsum("bnts,bsnh->btnh", probs, values)
         shape = tf.shape(context)
