@@ -11,7 +11,7 @@ def evaluate(task: Any, inp: Any, split: str, batch_size: int = 256) -> dict[str
     """Every metric the task reports over all of `split` (not distributed: eval sets are small),
     plus the number of examples."""
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def eval_step(batch: dict[str, Any]) -> dict[str, Any]:
         _, metrics = task.ComputeLoss(batch, training=False)
         return metrics
@@ -26,5 +26,6 @@ def evaluate(task: Any, inp: Any, split: str, batch_size: int = 256) -> dict[str
             counts[name] = counts.get(name, 0.0) + float(count)
     means = {name: sums[name] / max(counts[name], 1.0) for name in sums}
     out = task.FinalizeMetrics(means)
+    out.update(task.ExtraMetrics(inp, split, out))
     out["examples"] = examples
     return out

@@ -40,6 +40,10 @@ class BaseTask(BaseLayer):
         """Metrics that are not means (F1, perplexity) from the means over a split."""
         return means
 
+    def ExtraMetrics(self, inp: Any, split: str, metrics: dict[str, float]) -> dict[str, float]:
+        """Metrics that need the data rather than the model (e.g. a baseline to compare with)."""
+        return {}
+
     def ExportSignatures(self, inp: Any) -> dict[str, Any]:
         """{signature name: tf.function with an input signature}; `serving_default` and
         `features` at least. `inp` gives the vocab for in-graph tokenization."""
@@ -49,7 +53,7 @@ class BaseTask(BaseLayer):
         """The `features` signature's inputs for raw examples (numpy, padded to one batch)."""
         raise NotImplementedError
 
-    def ParityAnswers(self, features: dict[str, np.ndarray], scores: np.ndarray,
+    def ParityAnswers(self, inp: Any, features: dict[str, np.ndarray], scores: np.ndarray,
                       raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
         """(decoded answer per example, {main_metric: value}) from the `features` scores."""
         raise NotImplementedError

@@ -109,7 +109,7 @@ class ImageClassifier(BaseTask):
     def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"features": preprocess(self.PreprocessingSpec(inp), raw["pixels"])}
 
-    def ParityAnswers(self, features: dict[str, np.ndarray], scores: np.ndarray,
+    def ParityAnswers(self, inp: Any, features: dict[str, np.ndarray], scores: np.ndarray,
                       raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
         classes = np.argmax(scores, axis=-1)
         return classes.tolist(), {"accuracy": float(np.mean(classes == raw["label"]))}

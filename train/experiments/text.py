@@ -1,0 +1,94 @@
+"""Text experiments on the English prose of Debian's fortunes packages."""
+
+from __future__ import annotations
+
+from liveri.train.experiment import Experiment
+from liveri.train.input.lm import LmInput
+from liveri.train.input.punctuator import PunctuatorInput
+from liveri.train.tasks.lm import TransformerLm as TransformerLmTask
+from liveri.train.tasks.punctuator import PunctuatorTagger
+
+from liveri.params import Params
+from liveri.registry import register
+
+
+@register("text.Punctuator")
+class Punctuator(Experiment):
+    """Restore , . ? in lowercased prose: a Transformer encoder tagging each word's mark."""
+
+    def Task(self) -> Params:
+        p = PunctuatorTagger.Params()
+        p.name = "punctuator"
+        p.vocab_size = 4000
+        p.model_dims = 128
+        p.encoder.num_layers = 3
+        p.encoder.layer.num_heads = 4
+        p.encoder.layer.hidden_dims = 512
+        p.encoder.layer.residual_dropout.keep_prob = 0.8
+        p.encoder.layer.relu_dropout.keep_prob = 0.8
+        p.encoder.input_dropout.keep_prob = 0.8
+        p.label_smoothing = 0.0
+        return p
+
+    def Input(self) -> Params:
+        p = PunctuatorInput.Params()
+        p.tokenizer = "word"
+        p.vocab_size = 4000
+        p.max_length = 64
+        return p
+
+    def Train(self) -> Params:
+        p = super().Train()
+        p.Set(max_steps=3000, batch_size=64, learning_rate=1e-3, lr_schedule="cosine",
+              warmup_steps=200, checkpoint_every=500, eval_every=1000, log_every=100)
+        return p
+
+    def Export(self) -> Params:
+        p = super().Export()
+        p.parity_examples = 400
+        return p
+
+    def Release(self) -> Params:
+        p = super().Release()
+        p.Set(latency_p99_ms=50.0, min_metric=0.6, max_int8_metric_drop=0.05,
+              max_bundle_bytes=5_000_000, min_server_qps=50.0, max_regression_pct=50.0)
+        return p
+
+
+@register("text.TransformerLm")
+class TransformerLm(Experiment):
+    """A character-level Transformer decoder language model of the same prose."""
+
+    def Task(self) -> Params:
+        p = TransformerLmTask.Params()
+        p.name = "lm"
+        p.vocab_size = 128
+        p.decoder.Set(model_dims=192, num_layers=3)
+        p.decoder.layer.Set(num_heads=4, hidden_dims=768)
+        p.decoder.layer.residual_dropout.keep_prob = 0.9
+        return p
+
+    def Input(self) -> Params:
+        p = LmInput.Params()
+        p.tokenizer = "char"
+        p.vocab_size = 128
+        p.max_length = 160
+        return p
+
+    def Train(self) -> Params:
+        p = super().Train()
+        p.Set(max_steps=4000, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
+              warmup_steps=200, checkpoint_every=500, eval_every=1000, log_every=100)
+        return p
+
+    def Export(self) -> Params:
+        p = super().Export()
+        p.parity_examples = 300
+        return p
+
+    def Release(self) -> Params:
+        p = super().Release()
+        # The main metric is perplexity (lower is better): min_metric is its upper bound.
+        p.Set(latency_p99_ms=100.0, min_metric=8.0, max_int8_metric_drop=1.0,
+              max_bundle_bytes=10_000_000, min_server_qps=20.0, max_regression_pct=50.0)
+        return p

@@ -1,0 +1,161 @@
+"""Language modelling: a Transformer decoder predicting each next token of a sentence.
+
+The exported graph takes raw text and answers with its log-probability and perplexity under
+the model, and the most likely next token after it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from liveri.train.input import tokenizers
+from liveri.train.layers.softmax import SmoothLabels
+from liveri.train.layers.transformer import TransformerDecoder
+from liveri.train.tasks.base_task import BaseTask
+
+from liveri.lazy import tf
+from liveri.params import Params
+
+
+class TransformerLm(BaseTask):
+    input_kind = "text"
+    main_metric = "perplexity"
+    higher_is_better = False
+    onnx_signature = "features"
+
+    @classmethod
+    def Params(cls) -> Params:
+        p = super().Params()
+        p.Define("vocab_size", 4000, "Size of the token vocab (the input's vocab_size).")
+        p.Define("decoder", TransformerDecoder.Params(), "The decoder-only Transformer.")
+        return p
+
+    def __init__(self, params: Params, path: str | None = None) -> None:
+        super().__init__(params, path)
+        p = self.params
+        dec = p.decoder.Copy().Set(vocab_size=p.vocab_size)
+        dec.layer.cross_attention = False
+        self.decoder = self.CreateChild("decoder", dec)
+
+    def TokenLogProbs(self, ids: Any, labels: Any, paddings: Any, training: bool = False
+                      ) -> tuple[Any, Any]:
+        """(log p(label_t | ids_<=t) [B, T] with padded positions 0, logits [B, T, V])."""
+        logits = self.decoder(ids, paddings=paddings, training=training)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        picked = tf.gather(log_probs, labels, batch_dims=2)
+        return picked * (1.0 - tf.cast(paddings, tf.float32)), logits
+
+    def ComputeLoss(self, batch: dict[str, Any], training: bool) -> tuple[Any, dict[str, Any]]:
+        paddings = tf.cast(batch["paddings"], tf.float32)
+        logits = self.decoder(batch["ids"], paddings=paddings, training=training)
+        targets = SmoothLabels(tf.one_hot(batch["labels"], self.params.vocab_size),
+                               self.params.label_smoothing)
+        real = 1.0 - paddings
+        xent = tf.nn.softmax_cross_entropy_with_logits(targets, logits) * real
+        nll = -tf.gather(tf.nn.log_softmax(logits), batch["labels"], batch_dims=2) * real
+        tokens = tf.reduce_sum(real)
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                   tf.cast(batch["labels"], tf.int32)), tf.float32) * real
+        metrics = {"loss": (tf.reduce_sum(nll), tokens),
+                   "token_accuracy": (tf.reduce_sum(correct), tokens)}
+        return tf.reduce_sum(xent) / tf.maximum(tokens, 1.0), metrics
+
+    def FinalizeMetrics(self, means: dict[str, float]) -> dict[str, float]:
+        return {**means, "perplexity": float(math.exp(min(means["loss"], 50.0)))}
+
+    def ExtraMetrics(self, inp: Any, split: str, metrics: dict[str, float]) -> dict[str, float]:
+        """The perplexity of a unigram model (train counts, add-one) on the same tokens, and
+        the model's perplexity as a fraction of it (the experiment's goal: <= 1/3)."""
+        tok = inp.Tokenizer()
+        counts = np.ones(tok.vocab_size, np.float64)
+        for text in inp.Sentences("train"):
+            counts += np.bincount(tok.encode_numpy(text), minlength=tok.vocab_size)
+            counts[tokenizers.EOS_ID] += 1
+        log_p = np.log(counts / counts.sum())
+        nll, n = 0.0, 0
+        for text in inp.Sentences(split):
+            ids = np.append(tok.encode_numpy(text), tokenizers.EOS_ID)
+            nll -= float(np.sum(log_p[ids]))
+            n += len(ids)
+        unigram = float(np.exp(nll / max(n, 1)))
+        return {"unigram_perplexity": unigram,
+                "perplexity_ratio": metrics["perplexity"] / unigram}
+
+    # -- export ----------------------------------------------------------------------------
+    def ServeFeatures(self, ids: Any, labels: Any, paddings: Any) -> dict[str, Any]:
+        """(ids, labels, paddings) [N, T] -> token log-probs [N, T] and argmax tokens [N, T]."""
+        picked, logits = self.TokenLogProbs(ids, labels, paddings)
+        return {"scores": picked, "predictions": tf.argmax(logits, -1, output_type=tf.int32)}
+
+    def _Serve(self, tokenizer: Any, text: Any) -> dict[str, Any]:
+        tokens = tokenizer.encode_tf(text)
+        n = tf.shape(text)[0]
+        bos = tf.fill([n, 1], tokenizers.BOS_ID)
+        eos = tf.fill([n, 1], tokenizers.EOS_ID)
+        ids = tf.concat([bos, tokens], axis=1)
+        labels = tf.concat([tokens, eos], axis=1)
+        lengths = labels.row_lengths()
+        dense_ids, dense_labels = ids.to_tensor(0), labels.to_tensor(0)
+        paddings = 1.0 - tf.sequence_mask(lengths, tf.shape(dense_ids)[1], tf.float32)
+        out = self.ServeFeatures(dense_ids, dense_labels, paddings)
+        log_prob = tf.reduce_sum(out["scores"], axis=1)
+        perplexity = tf.exp(-log_prob / tf.cast(lengths, tf.float32))
+        # The next token after the text: the prediction at its last real token.
+        last = tf.gather(out["predictions"], tf.cast(lengths, tf.int32) - 2, batch_dims=1)
+        vocab = tf.constant(tokenizer.vocab)
+        next_token = tf.strings.regex_replace(tf.gather(vocab, last), tokenizers.SPACE, " ")
+        return {"log_prob": log_prob, "perplexity": perplexity, "next_token": next_token,
+                "scores": out["scores"]}
+
+    def ExportSignatures(self, inp: Any) -> dict[str, Any]:
+        tokenizer = inp.Tokenizer()
+        spec = [tf.TensorSpec([None, None], tf.int32, "ids"),
+                tf.TensorSpec([None, None], tf.int32, "labels"),
+                tf.TensorSpec([None, None], tf.float32, "paddings")]
+        return {
+            "serving_default": tf.function(
+                lambda text: self._Serve(tokenizer, text),
+                input_signature=[tf.TensorSpec([None], tf.string, "text")]),
+            "features": tf.function(self.ServeFeatures, input_signature=spec),
+        }
+
+    def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"text": np.array([str(t).encode() for t in raw["text"]], dtype=object)}
+
+    def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tok = inp.Tokenizer()
+        encoded = [tok.encode_numpy(str(t)) for t in raw["text"]]
+        longest = max(len(e) for e in encoded) + 1
+        n = len(encoded)
+        ids = np.zeros((n, longest), np.int32)
+        labels = np.zeros((n, longest), np.int32)
+        paddings = np.ones((n, longest), np.float32)
+        for i, e in enumerate(encoded):
+            ids[i, : len(e) + 1] = np.concatenate([[tokenizers.BOS_ID], e])
+            labels[i, : len(e) + 1] = np.concatenate([e, [tokenizers.EOS_ID]])
+            paddings[i, : len(e) + 1] = 0.0
+        return {"ids": ids, "labels": labels, "paddings": paddings}
+
+    def ParityAnswers(self, inp: Any, features: dict[str, np.ndarray], scores: np.ndarray,
+                      raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
+        """Answers: each sentence's perplexity rounded to 1 % (agreement within rounding)."""
+        real = 1.0 - features["paddings"]
+        nll = -np.sum(scores * real, axis=1)
+        tokens = np.sum(real, axis=1)
+        per_sentence = np.exp(nll / np.maximum(tokens, 1.0))
+        answers = [round(float(np.log(p)), 2) for p in per_sentence]
+        return answers, {"perplexity": float(np.exp(np.sum(nll) / np.sum(tokens)))}
+
+    def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
+        return {"kind": "text", "tokenizer": inp.params.tokenizer, "vocab_file": "vocab.txt",
+                "inputs": {"ids": "<s> + tokens", "labels": "tokens + </s>",
+                           "paddings": "1.0 = pad"}}
+
+    def PostprocessingSpec(self) -> dict[str, Any]:
+        return {"kind": "language_model", "scores_output": "scores",
+                "answer": "perplexity = exp(-sum(scores) / tokens)"}
+
+    def AssetFiles(self, inp: Any) -> dict[str, str]:
+        return {"vocab.txt": inp.VocabPath().read_text(encoding="utf-8")}
