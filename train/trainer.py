@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from liveri.train.evaluation import evaluate
+from liveri.train.layers import variational_noise
 from liveri.train.lr_schedules import LearningRate
 from liveri.train.progress import Progress
 from liveri.train.run_dir import check_or_write_params
@@ -76,7 +77,8 @@ class Trainer:
         replicas = strategy.num_replicas_in_sync
 
         def step_fn(batch: dict[str, Any]) -> tuple[Any, Any]:
-            with tf.GradientTape() as tape:
+            # Entered inside the traced function so the noise follows the step at run time.
+            with tf.GradientTape() as tape, variational_noise.Step(self.step):
                 loss, _ = task.ComputeLoss(batch, training=True)
                 scaled = loss / replicas
             grads = tape.gradient(scaled, variables)
