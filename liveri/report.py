@@ -58,6 +58,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+_DIGIT = ("[[0,0,5,13,9,1,0,0],[0,0,13,15,10,15,5,0],[0,3,15,2,0,11,8,0],[0,4,12,0,0,8,8,0],"
+          "[0,5,8,0,0,9,8,0],[0,4,11,0,1,12,7,0],[0,2,14,5,10,12,0,0],[0,0,6,13,10,0,0,0]]")
+_SENTENCE = "you will be told the truth when you least expect it"
+
+
+def _client_example(input_kind: str) -> dict[str, str]:
+    """A real input a user can paste, for each kind of model, in each client's syntax."""
+    if input_kind == "image":
+        return {"input": "pixels", "json": _DIGIT,
+                "python": f"np.array([{_DIGIT}], np.uint8)",
+                "device_flag": "--input-file digit.npy", "device_arg": "pixels_8x8"}
+    if input_kind == "text":
+        return {"input": "text", "json": f'"{_SENTENCE}"',
+                "python": f"['{_SENTENCE}']",
+                "device_flag": f'--text "{_SENTENCE}"', "device_arg": f"'{_SENTENCE}'"}
+    return {"input": "waveform", "json": "[0.0, 0.01, -0.02]",
+            "python": "np.zeros((1, 16000), np.float32)",
+            "device_flag": "--wav speech.wav", "device_arg": "samples_16khz"}
+
+
 def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, repo: Path,
                  version_dir: Path, bundle_path: Path, bench_dir: Path,
                  train_metrics: dict[str, Any], server_answers: dict[str, Any]) -> Path:
@@ -70,6 +90,7 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
     gate = manifest.get("gate", {})
     release_json = version_dir / "liveri" / "release_report.json"
     release = json.loads(release_json.read_text()) if release_json.exists() else {}
+    example = _client_example(manifest.get("input_kind", "image"))
 
     parts = [f"# Liveri run: {experiment}, version {version}", ""]
     parts += [f"**Verdict: {gate.get('verdict', 'unknown').upper()}**"
@@ -116,34 +137,33 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
         parts += [_table(["budget", "limit", "measured", "verdict"], rows), ""]
 
     parts += ["## The served model", "",
-              f"During the run the server answered {server_answers['examples']} real test "
-              f"digits through the stock TF Serving client with {metric} "
-              f"{_fmt(server_answers['accuracy'])}; GetModelStatus said "
+              f"During the run the server answered {server_answers['requests']} real held-out "
+              "requests (the version's warmup file) through the stock TF Serving client, each "
+              "answer equal to the SavedModel's own; GetModelStatus said "
               f"{server_answers['status']}.", "",
               "Serve it yourself:", "", "```",
               f"liveri serve --model_repo {repo} --port 8500 --rest_api_port 8501", "```", "",
               "REST (TF Serving's API):", "", "```",
               f"curl -s localhost:8501/v1/models/{name}",
               f"curl -s -X POST localhost:8501/v1/models/{name}:predict \\",
-              "  -d '{\"instances\": [[[0,0,5,13,9,1,0,0],[0,0,13,15,10,15,5,0],"
-              "[0,3,15,2,0,11,8,0],[0,4,12,0,0,8,8,0],[0,5,8,0,0,9,8,0],[0,4,11,0,1,12,7,0],"
-              "[0,2,14,5,10,12,0,0],[0,0,6,13,10,0,0,0]]]}'",
+              f"  -d '{{\"instances\": [{example['json']}]}}'",
               "```", "", "gRPC with the stock client (`tensorflow-serving-api`):", "",
               "```python", "import grpc, numpy as np, tensorflow as tf",
               "from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc",
               "stub = prediction_service_pb2_grpc.PredictionServiceStub("
               "grpc.insecure_channel('localhost:8500'))",
               f"req = predict_pb2.PredictRequest(); req.model_spec.name = '{name}'",
-              "req.inputs['pixels'].CopyFrom(tf.make_tensor_proto(np.zeros((1, 8, 8), "
-              "np.uint8)))",
-              "print(tf.make_ndarray(stub.Predict(req).outputs['labels']))", "```", ""]
+              f"req.inputs['{example['input']}'].CopyFrom(tf.make_tensor_proto("
+              f"{example['python']}))",
+              "print({k: tf.make_ndarray(v) for k, v in stub.Predict(req).outputs.items()})",
+              "```", ""]
 
     parts += ["## On a device", "",
-              f"The bundle `{bundle_path.name}` holds the int8 model, its labels and "
+              f"The bundle `{bundle_path.name}` holds the int8 model, its vocab or labels and "
               "`bundle.json`; it runs with LiteRT only (no TensorFlow):", "", "```",
-              f"python -m liveri.mobile run {bundle_path} --input-file digit.npy", "```", "",
+              f"python -m liveri.mobile run {bundle_path} {example['device_flag']}", "```", "",
               "```python", "from liveri.mobile import Bundle",
-              f"print(Bundle('{bundle_path}').predict(pixels_8x8))", "```", ""]
+              f"print(Bundle('{bundle_path}').predict({example['device_arg']}))", "```", ""]
     if bench:
         parts += ["Full benchmark numbers: `bench/bench.json`.", ""]
     out = workdir / "report.md"

@@ -18,6 +18,7 @@ def test_run_twice_trains_exports_serves_benches_and_gates(tmp_path):
     assert "![training curve](figures/training_curve.png)" in report
     assert "| release.latency_p99_ms |" in report and "tflite_int8" in report
     assert "PredictionServiceStub" in report and ":predict" in report
+    assert "each answer equal to the SavedModel's own" in report
 
     second = liveri("run", "--workdir", str(work), "--set", "train.max_steps=250", timeout=900)
     assert "resuming from step 200" in second.stdout + second.stderr
