@@ -18,22 +18,16 @@ from liveri.train.input import tokenizers
 from liveri.train.input.text_input import TextInput, with_markers
 
 from liveri.lazy import tf
+from liveri.tokenization import MARKS, WORD_PATTERN, punctuator_source
 
-MARKS = ("", ",", ".", "?")
-_WORD = "\u2581?[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*"
-
-
-def punctuator_source(text: str) -> str:
-    """The model's input for `text`: its words, lowercased, without punctuation."""
-    pieces = tokenizers.WordTokenizer.pieces(text)
-    words = [p.lstrip(tokenizers.SPACE) for p in pieces if re.fullmatch(_WORD, p)]
-    return " ".join(words).lower()
+__all__ = ["MARKS", "PunctuatorInput", "mark_labels", "punctuator_source",
+           "punctuator_source_tf"]
 
 
 def punctuator_source_tf(texts: Any) -> Any:
     """In-graph `punctuator_source` of strings [B]."""
     pieces = tokenizers.WordTokenizer.pieces_tf(texts)
-    words = tf.ragged.boolean_mask(pieces, tf.strings.regex_full_match(pieces, _WORD))
+    words = tf.ragged.boolean_mask(pieces, tf.strings.regex_full_match(pieces, WORD_PATTERN))
     words = tf.strings.regex_replace(words, tokenizers.SPACE, "")
     return tf.strings.lower(tf.strings.reduce_join(words, axis=-1, separator=" "))
 
@@ -43,7 +37,7 @@ def mark_labels(text: str) -> np.ndarray:
     pieces = tokenizers.WordTokenizer.pieces(text)
     labels = []
     for i, piece in enumerate(pieces):
-        if re.fullmatch(_WORD, piece):
+        if re.fullmatch(WORD_PATTERN, piece):
             following = pieces[i + 1] if i + 1 < len(pieces) else ""
             labels.append(MARKS.index(following) if following in MARKS[1:] else 0)
     return np.array(labels, dtype=np.int32)
@@ -73,7 +67,7 @@ class PunctuatorInput(TextInput):
     def EncodeTf(self, text: Any) -> dict[str, Any]:
         tok = self.Tokenizer()
         pieces = tokenizers.WordTokenizer.pieces_tf(tf.reshape(text, [1]))
-        is_word = tf.strings.regex_full_match(pieces, _WORD)
+        is_word = tf.strings.regex_full_match(pieces, WORD_PATTERN)
         following = tf.concat([pieces[:, 1:], tf.fill([1, 1], "")], axis=1)
         marks = tf.zeros_like(following, tf.int32)
         for index, mark in enumerate(MARKS[1:], start=1):

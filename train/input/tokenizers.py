@@ -1,65 +1,57 @@
-"""Text to token ids, identically in numpy (mobile, tests) and in the TF graph (SavedModel).
+"""Text to token ids in the TF graph (SavedModel), identical to the numpy rules in core.
 
-A tokenizer is its vocab file: one token per line, id = line number, starting with the special
-tokens <pad>=0, <s>=1, </s>=2, <unk>=3. Training builds the file from the training split only;
-export and the mobile runtime ship the same file, so the same text gives the same ids everywhere.
-
-Both tokenizers first normalize whitespace (runs of ASCII whitespace and control characters become
-one space, none at the ends), then cut the text into pieces and look each piece up:
-- `CharTokenizer`: a piece per character, a space written `▁`.
-- `WordTokenizer`: a piece per word (letters and digits, inner apostrophes) or per other
-  character; a space before a piece joins it as a leading `▁`, so decoding is exact.
-A piece not in the vocab is spelled with the vocab's characters (a word vocab holds every training
-character), and only a character still unknown maps to <unk>. `encode_numpy` uses only Python's `re` (whose patterns here mean the
-same as TensorFlow's RE2), and `encode_tf` only tf.strings ops and a StaticHashTable.
+The vocab format, the normalization, the piece-cutting patterns and the numpy encoding live in
+`liveri.tokenization` (devices use them without TensorFlow); this module adds what only training
+and export need: building and saving a vocab, and `encode_tf`, made of tf.strings ops and a
+StaticHashTable over the same patterns, so the same text gives the same ids in numpy and in graph.
 """
 
 from __future__ import annotations
 
 import collections
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from liveri import tokenization
 from liveri.fileio import atomic_write_text
 from liveri.lazy import tf
+from liveri.tokenization import (
+    BOS,
+    BOS_ID,
+    CUT,
+    EDGES_PATTERN,
+    EOS,
+    EOS_ID,
+    PAD,
+    PAD_ID,
+    PIECE_PATTERN,
+    SPACE,
+    SPECIALS,
+    UNK,
+    UNK_ID,
+    WHITESPACE_PATTERN,
+    normalize,
+)
 
-PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
-SPECIALS = (PAD, BOS, EOS, UNK)
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
-SPACE = "\u2581"
-
-_WHITESPACE = r"[\x01-\x20\x7f]+"
-_EDGES = r"^ | $"
-_PIECE = r"[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*|[^A-Za-z0-9 ]"
-_CUT = "\x1f"  # marks where a piece starts; normalization removed any in the text
-
-
-def normalize(text: str) -> str:
-    """Whitespace and control characters collapsed to single spaces, none at the ends."""
-    return re.sub(_EDGES, "", re.sub(_WHITESPACE, " ", text))
+__all__ = ["BOS", "BOS_ID", "EOS", "EOS_ID", "PAD", "PAD_ID", "SPACE", "SPECIALS", "UNK",
+           "UNK_ID", "TOKENIZERS", "CharTokenizer", "Tokenizer", "WordTokenizer", "normalize",
+           "normalize_tf"]
 
 
 def normalize_tf(strings: Any) -> Any:
-    return tf.strings.regex_replace(tf.strings.regex_replace(strings, _WHITESPACE, " "), _EDGES, "")
+    """In-graph `normalize`."""
+    spaced = tf.strings.regex_replace(strings, WHITESPACE_PATTERN, " ")
+    return tf.strings.regex_replace(spaced, EDGES_PATTERN, "")
 
 
-class Tokenizer:
-    """A vocab and the rule that cuts text into the pieces it holds."""
+class Tokenizer(tokenization.Tokenizer):
+    """The numpy tokenizer, plus building a vocab and encoding in the TF graph."""
 
     def __init__(self, vocab: list[str]) -> None:
-        if tuple(vocab[: len(SPECIALS)]) != SPECIALS:
-            raise ValueError(f"a vocab starts with {SPECIALS}, got {vocab[:len(SPECIALS)]}")
-        if len(set(vocab)) != len(vocab):
-            raise ValueError("a vocab holds each token once")
-        self.vocab = list(vocab)
-        self._ids = {token: i for i, token in enumerate(self.vocab)}
+        super().__init__(vocab)
         self._table: Any = None
 
-    # -- building and files ------------------------------------------------------------------
     @classmethod
     def build(cls, texts: Iterable[str], max_size: int = 0, min_count: int = 1) -> Tokenizer:
         """A vocab of the pieces of `texts` seen at least `min_count` times, most frequent first,
@@ -69,49 +61,8 @@ class Tokenizer:
             tokens = tokens[: max(0, max_size - len(SPECIALS))]
         return cls(list(SPECIALS) + tokens)
 
-    @classmethod
-    def load(cls, path: str | Path) -> Tokenizer:
-        """The tokenizer of a vocab file written by `save`."""
-        return cls(Path(path).read_text(encoding="utf-8").split("\n")[:-1])
-
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, "".join(t + "\n" for t in self.vocab))
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    # -- numpy -------------------------------------------------------------------------------
-    @staticmethod
-    def pieces(text: str) -> list[str]:
-        raise NotImplementedError
-
-    def encode_numpy(self, text: str) -> np.ndarray:
-        """The ids of `text` as int32 [T], without <s> or </s>."""
-        return self.encode_pieces_numpy(self.pieces(text))[0]
-
-    def encode_pieces_numpy(self, pieces: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Ids int32 [T] of `pieces`, and for each id the index of the piece it spells."""
-        ids: list[int] = []
-        piece_of_id: list[int] = []
-        for index, piece in enumerate(pieces):
-            if piece in self._ids:
-                spelled = [self._ids[piece]]
-            else:
-                spelled = [self._ids.get(c, UNK_ID) for c in piece]
-            ids.extend(spelled)
-            piece_of_id.extend([index] * len(spelled))
-        return np.array(ids, dtype=np.int32), np.array(piece_of_id, dtype=np.int32)
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """Text of `ids`, stopping at </s> and skipping <pad> and <s>."""
-        out = []
-        for i in ids:
-            if int(i) == EOS_ID:
-                break
-            if int(i) not in (PAD_ID, BOS_ID):
-                out.append(self.vocab[int(i)])
-        return "".join(out).replace(SPACE, " ")
 
     # -- graph -------------------------------------------------------------------------------
     @property
@@ -157,12 +108,8 @@ class Tokenizer:
         return tf.cast(tf.ragged.map_flat_values(self.table.lookup, tokens), tf.int32)
 
 
-class CharTokenizer(Tokenizer):
+class CharTokenizer(Tokenizer, tokenization.CharTokenizer):
     """One token per character: a small closed vocab, for speech targets and char-level models."""
-
-    @staticmethod
-    def pieces(text: str) -> list[str]:
-        return list(normalize(text).replace(" ", SPACE))
 
     @staticmethod
     def pieces_tf(strings: Any) -> Any:
@@ -170,7 +117,7 @@ class CharTokenizer(Tokenizer):
         return tf.strings.unicode_split(spaced, "UTF-8")
 
 
-class WordTokenizer(Tokenizer):
+class WordTokenizer(Tokenizer, tokenization.WordTokenizer):
     """One token per word or punctuation mark, `▁` marking a preceding space; a word out of the
     vocab is spelled in characters, so no training character is ever <unk>."""
 
@@ -185,15 +132,10 @@ class WordTokenizer(Tokenizer):
         return cls(list(SPECIALS) + chars + words)
 
     @staticmethod
-    def pieces(text: str) -> list[str]:
-        cut = re.sub(_PIECE, lambda m: _CUT + m.group(0), normalize(text))
-        return cut.replace(" " + _CUT, _CUT + SPACE).split(_CUT)[1:]
-
-    @staticmethod
     def pieces_tf(strings: Any) -> Any:
-        cut = tf.strings.regex_replace(normalize_tf(strings), _PIECE, _CUT + r"\0")
-        cut = tf.strings.regex_replace(cut, " " + _CUT, _CUT + SPACE)
-        return tf.strings.split(cut, _CUT)[:, 1:]
+        cut = tf.strings.regex_replace(normalize_tf(strings), PIECE_PATTERN, CUT + r"\0")
+        cut = tf.strings.regex_replace(cut, " " + CUT, CUT + SPACE)
+        return tf.strings.split(cut, CUT)[:, 1:]
 
 
 def _ranked(counts: collections.Counter, min_count: int) -> list[str]:
