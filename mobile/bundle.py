@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 from liveri.mobile import schema
 
+from liveri import processing
 from liveri.errors import UsageError
-from liveri.processing import postprocess, preprocess
 from liveri.runtimes import TfliteModel
+from liveri.tokenization import Tokenizer
 
 
 class BundleError(UsageError):
@@ -48,6 +49,7 @@ class Bundle:
         files = _read_members(self.path)
         self.spec: dict[str, Any] = files.pop(schema.BUNDLE_JSON)
         self.labels = _read_labels(files, self.spec)
+        self.tokenizer = _read_tokenizer(files, self.spec) if self.input_kind == "text" else None
         self.model = TfliteModel(files[self.spec["model_file"]], num_threads=num_threads)
         self._check_model()
 
@@ -58,6 +60,8 @@ class Bundle:
 
     def expects(self) -> str:
         """The raw input in words, for error messages."""
+        if self.input_kind == "text":
+            return "one text example (a str)"
         raw = self.spec["preprocessing"].get("raw_input", {})
         parts = [f"one {self.input_kind} example"]
         if "name" in raw:
@@ -72,8 +76,10 @@ class Bundle:
 
     def predict(self, x: Any) -> dict[str, Any]:
         """One raw example -> the decoded answer and its scores, as plain JSON-ready values."""
+        if self.tokenizer is not None:
+            return self._predict_text(self.tokenizer, x)
         try:
-            features = preprocess(self.spec["preprocessing"], x)
+            features = processing.preprocess(self.spec["preprocessing"], x)
         except ValueError as e:
             raise InputError(f"{e}; this bundle takes {self.expects()}") from None
         if len(features) != 1:
@@ -87,6 +93,25 @@ class Bundle:
             raise BundleError(f"postprocessing kind {kind!r} is not supported by this runner")
         return _ONE_EXAMPLE[kind](post, outputs, self.labels)
 
+    def _predict_text(self, tokenizer: Tokenizer, x: Any) -> dict[str, Any]:
+        """Tokens from the shipped vocab in, the answer `serving_default` decodes out."""
+        if isinstance(x, bytes):
+            try:
+                x = x.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"text: not UTF-8 ({e}); this bundle takes "
+                                 f"{self.expects()}") from None
+        post = self.spec["postprocessing"]
+        try:
+            batch = processing.preprocess_text(post, tokenizer, [x])
+        except ValueError as e:
+            raise InputError(f"{e}; this bundle takes {self.expects()}") from None
+        # Text with no tokens (no words to punctuate) is answered without the model: a row of
+        # padding only would divide by zero in a full-int8 graph.
+        outputs = self.model(**batch.features) if any(batch.lengths) else {}
+        (answer,) = processing.postprocess_text(post, tokenizer, batch, outputs)
+        return answer
+
     def _check_model(self) -> None:
         """Refuse a model whose tensors are not the ones `bundle.json` describes."""
         for side, details in (("inputs", self.model.inputs), ("outputs", self.model.outputs)):
@@ -95,7 +120,16 @@ class Bundle:
             if declared != actual:
                 raise BundleError(f"{self.spec['model_file']}: {side} are {actual} but "
                                   f"{schema.BUNDLE_JSON} declares {declared}")
-        if len(self.model.inputs) != 1:
+        if self.tokenizer is not None:
+            try:
+                fed = processing.text_input_names(self.spec["postprocessing"])
+            except ValueError as e:
+                raise BundleError(f"{e}; this runner cannot decode this bundle") from None
+            if set(fed) != set(self.model.inputs):
+                raise BundleError(f"the model takes {sorted(self.model.inputs)} but "
+                                  f"{self.spec['postprocessing']['kind']!r} text feeds "
+                                  f"{sorted(fed)}")
+        elif len(self.model.inputs) != 1:
             raise BundleError(f"this runner feeds one input; the model takes "
                               f"{sorted(self.model.inputs)}")
 
@@ -159,17 +193,29 @@ def _read_labels(files: dict[str, bytes], spec: dict[str, Any]) -> list[str]:
     return files[name].decode().splitlines() if name else []
 
 
+def _read_tokenizer(files: dict[str, bytes], spec: dict[str, Any]) -> Tokenizer:
+    """The tokenizer over the bundle's (checksum-verified) vocab file."""
+    name = spec.get("vocab_file")
+    if not name:
+        raise BundleError(f"a text bundle needs a vocab file, but {schema.BUNDLE_JSON} names none")
+    try:
+        return processing.text_tokenizer(spec["preprocessing"], files[name].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BundleError(f"{name}: not a usable vocab ({e})") from None
+
+
 def _classification(post: dict[str, Any], outputs: dict[str, np.ndarray],
                     labels: list[str]) -> dict[str, Any]:
     scores = outputs[post["scores_output"]]
     if labels and scores.shape[-1] != len(labels):
         raise BundleError(f"the model scores {scores.shape[-1]} classes but the labels file has "
                           f"{len(labels)}")
-    answer = postprocess(post, scores, labels or [str(i) for i in range(scores.shape[-1])])
+    answer = processing.postprocess(post, scores,
+                                    labels or [str(i) for i in range(scores.shape[-1])])
     return {"class_id": int(answer["classes"][0]), "label": answer["labels"][0],
             "scores": [float(s) for s in answer["scores"][0]]}
 
 
-# One example's answer for each postprocessing kind; text and audio kinds plug in here.
+# One image example's answer for each postprocessing kind; audio kinds plug in here.
 _ONE_EXAMPLE: dict[str, Callable[[dict[str, Any], dict[str, np.ndarray], list[str]],
                                  dict[str, Any]]] = {"classify": _classification}

@@ -49,9 +49,13 @@ def describe(source: dict[str, Any], artifact: dict[str, Any],
              manifest_bytes: bytes) -> dict[str, Any]:
     """`bundle.json`: what the device must feed the model, how to read its answer, and provenance."""
     side_names = {key: zip_name for zip_name, (key, _) in side_files.items()}
+    # The specs name their side files as the repository did; in the zip they sit at the top.
+    preprocessing = dict(source["preprocessing"])
     postprocessing = dict(source["postprocessing"])
-    if "labels_file" in postprocessing and "labels_file" in side_names:
-        postprocessing["labels_file"] = side_names["labels_file"]
+    for spec in (preprocessing, postprocessing):
+        for key in schema.SIDE_FILE_KEYS:
+            if key in spec and key in side_names:
+                spec[key] = side_names[key]
     return {
         "schema": schema.SCHEMA,
         "model_file": schema.MODEL_FILE,
@@ -60,7 +64,7 @@ def describe(source: dict[str, Any], artifact: dict[str, Any],
         "select_tf_ops": bool(artifact.get("select_tf_ops", False)),
         "inputs": [_tensor(t) for t in artifact["inputs"]],
         "outputs": [_tensor(t) for t in artifact["outputs"]],
-        "preprocessing": source["preprocessing"],
+        "preprocessing": preprocessing,
         "postprocessing": postprocessing,
         **side_names,
         "files": [schema.file_entry(schema.MODEL_FILE, model_bytes)]
