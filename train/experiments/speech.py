@@ -1,0 +1,57 @@
+"""Speech experiments on the fortunes prose spoken by espeak-ng."""
+
+from __future__ import annotations
+
+from liveri.train.experiment import Experiment
+from liveri.train.input.speech import SpeechInput
+from liveri.train.tasks.asr import CtcAsr
+
+from liveri.params import Params
+from liveri.registry import register
+
+
+@register("speech.Asr")
+class Asr(Experiment):
+    """Character CTC on log-mels: two 3x3 stride-2 convolutions, a small Transformer encoder;
+    judged by CER on sentences and a voice never heard in training."""
+
+    def Task(self) -> Params:
+        p = CtcAsr.Params()
+        p.name = "asr"
+        p.vocab_size = 32
+        p.num_mel_bins = 80
+        p.conv_filter_shapes = [(3, 3, 1, 32), (3, 3, 32, 32)]
+        p.conv_filter_strides = [(2, 2), (2, 2)]
+        p.model_dims = 128
+        p.encoder.num_layers = 4
+        p.encoder.layer.num_heads = 4
+        p.encoder.layer.hidden_dims = 512
+        p.encoder.layer.residual_dropout.keep_prob = 0.9
+        p.encoder.layer.relu_dropout.keep_prob = 0.9
+        p.freq_mask_bins = 10
+        p.time_mask_frames = 20
+        return p
+
+    def Input(self) -> Params:
+        p = SpeechInput.Params()
+        p.vocab_size = 32
+        p.num_mel_bins = 80
+        return p
+
+    def Train(self) -> Params:
+        p = super().Train()
+        p.Set(max_steps=3500, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
+              warmup_steps=300, checkpoint_every=250, eval_every=500, log_every=50)
+        return p
+
+    def Export(self) -> Params:
+        p = super().Export()
+        p.calibration_examples = 100
+        return p
+
+    def Release(self) -> Params:
+        p = super().Release()
+        # The main metric is CER (lower is better): min_metric is its upper bound.
+        p.Set(latency_p99_ms=200.0, min_metric=0.25, max_int8_metric_drop=0.05,
+              max_bundle_bytes=10_000_000, min_server_qps=10.0, max_regression_pct=50.0)
+        return p
