@@ -3,8 +3,10 @@ with exact resume, dev evaluation with a best checkpoint, summaries and progress
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +36,27 @@ def make_optimizer(p: Params, step: Any) -> Any:
 
     lr = Schedule()
     if p.optimizer == "adam":
-        return tf_keras.optimizers.Adam(learning_rate=lr)
-    if p.optimizer == "sgd":
-        return tf_keras.optimizers.SGD(learning_rate=lr)
-    if p.optimizer == "momentum":
-        return tf_keras.optimizers.SGD(learning_rate=lr, momentum=p.momentum)
-    raise UsageError(f"train.optimizer: expected adam, sgd or momentum, got {p.optimizer!r}")
+        optimizer = tf_keras.optimizers.Adam(learning_rate=lr)
+    elif p.optimizer == "sgd":
+        optimizer = tf_keras.optimizers.SGD(learning_rate=lr)
+    elif p.optimizer == "momentum":
+        optimizer = tf_keras.optimizers.SGD(learning_rate=lr, momentum=p.momentum)
+    else:
+        raise UsageError(f"train.optimizer: expected adam, sgd or momentum, got {p.optimizer!r}")
+    if p.mixed_precision:
+        # float16 gradients underflow: scale the loss up, and skip steps whose grads overflow.
+        return tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def model_params(params: Params) -> Params:
+    """The task params training builds: `train.mixed_precision` computes in float16 (the
+    variables stay float32 masters, so checkpoints and export are unchanged)."""
+    if not params.train.mixed_precision:
+        return params.model
+    model = params.model.Copy()
+    model.fprop_dtype = "float16"
+    return model
 
 
 class Trainer:
@@ -55,37 +72,76 @@ class Trainer:
         self.strategy = strategy or tf.distribute.OneDeviceStrategy("/cpu:0")
         self.input = params.input.Instantiate()
         with self.strategy.scope():
-            self.task = params.model.Instantiate()
+            self.task = model_params(params).Instantiate()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             self.optimizer = make_optimizer(params.train, self.step)
             self.model_vars = tf.Module()
             self.model_vars.by_path = self.task.VariablesByPath()
+            # The averaged weights (train.ema_decay): one copy of each trainable variable.
+            self.averages = _averages_like(self.task) if params.train.ema_decay > 0 else None
+            extra = {"ema": self.averages} if self.averages is not None else {}
             self.checkpoint = tf.train.Checkpoint(
-                step=self.step, model=self.model_vars, optimizer=self.optimizer
+                step=self.step, model=self.model_vars, optimizer=self.optimizer, **extra
             )
+            self.best_checkpoint = tf.train.Checkpoint(step=self.step, model=self.model_vars,
+                                                       **extra)
         self.variables = self.task.trainable_variables
 
     # -- evaluation ------------------------------------------------------------------------
     def Evaluate(self, split: str) -> dict[str, float]:
-        return evaluate(self.task, self.input, split)
+        """Metrics on `split` with the weights export will ship (the averages when enabled)."""
+        with self.AveragedWeights():
+            return evaluate(self.task, self.input, split)
+
+    @contextlib.contextmanager
+    def AveragedWeights(self) -> Iterator[None]:
+        """While entered, the task computes with the moving averages (no-op without EMA)."""
+        if self.averages is None:
+            yield
+            return
+        variables = self.task.VariablesByPath()
+        raw = {path: variables[path].read_value() for path in self.averages.by_path}
+        for path, average in self.averages.by_path.items():
+            variables[path].assign(average)
+        try:
+            yield
+        finally:
+            for path, value in raw.items():
+                variables[path].assign(value)
 
     # -- training --------------------------------------------------------------------------
     def _train_loop_fn(self) -> Any:
         task, strategy, optimizer = self.task, self.strategy, self.optimizer
         variables = self.variables
+        loss_scaling = self.params.train.mixed_precision
         clip = self.params.train.clip_gradient_norm
         replicas = strategy.num_replicas_in_sync
+        ema_decay = self.params.train.ema_decay
+        variables_by_path = self.task.VariablesByPath()
+        averaged = ([(avg, variables_by_path[path]) for path, avg in self.averages.by_path.items()]
+                    if self.averages is not None else [])
 
         def step_fn(batch: dict[str, Any]) -> tuple[Any, Any]:
             # Entered inside the traced function so the noise follows the step at run time.
             with tf.GradientTape() as tape, variational_noise.Step(self.step):
                 loss, _ = task.ComputeLoss(batch, training=True)
                 scaled = loss / replicas
+                if loss_scaling:
+                    scaled = optimizer.get_scaled_loss(scaled)
             grads = tape.gradient(scaled, variables)
+            if loss_scaling:
+                grads = optimizer.get_unscaled_gradients(grads)
             norm = tf.linalg.global_norm(grads)
             if clip > 0:
                 grads, _ = tf.clip_by_global_norm(grads, clip, use_norm=norm)
             optimizer.apply_gradients(zip(grads, variables, strict=True))
+            if averaged:
+                # Early on the average follows the weights faster (TF's num_updates rule), so
+                # short runs are not dominated by the random init.
+                n = tf.cast(self.step, tf.float32) + 1.0
+                decay = tf.minimum(ema_decay, n / (n + 9.0))
+                for avg, var in averaged:
+                    avg.assign(decay * avg + (1.0 - decay) * var)
             return loss, norm
 
         @tf.function
@@ -112,8 +168,7 @@ class Trainer:
             self.checkpoint, str(ckpt_dir), max_to_keep=p.keep_checkpoints
         )
         best_manager = tf.train.CheckpointManager(
-            tf.train.Checkpoint(step=self.step, model=self.model_vars),
-            str(write_dir / layout.BEST_CHECKPOINT_DIR), max_to_keep=1,
+            self.best_checkpoint, str(write_dir / layout.BEST_CHECKPOINT_DIR), max_to_keep=1,
         )
         # Every worker resumes from the chief's checkpoints (a shared filesystem on a cluster).
         latest = tf.train.latest_checkpoint(str(self.logdir / layout.CHECKPOINTS_DIR))
@@ -210,11 +265,27 @@ def _next_multiple(step: int, n: int) -> int:
     return (step // n + 1) * n
 
 
+def _averages_like(task: Any) -> Any:
+    """A module holding one non-trainable copy of each trainable variable, keyed by path.
+
+    ONLY_FIRST_REPLICA: every replica computes the same average, so one write is enough.
+    """
+    module = tf.Module()
+    module.by_path = {
+        path: tf.Variable(var.read_value(), trainable=False, name=f"ema.{var.name.split(':')[0]}",
+                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        for path, var in task.VariablesByPath().items() if var.trainable
+    }
+    return module
+
+
 def restore_task(params: Params, logdir: str | Path, checkpoint: str | None = None
                  ) -> tuple[Any, int, str]:
     """Build the task and load its weights: (task, step, checkpoint path).
 
     `checkpoint` defaults to the latest in `logdir/checkpoints`; a missing one is a UsageError.
+    When the params enable `train.ema_decay`, the task gets the averaged weights: those are
+    what training evaluated and what eval and export should use.
     """
     logdir = Path(logdir)
     if checkpoint is None:
@@ -230,7 +301,12 @@ def restore_task(params: Params, logdir: str | Path, checkpoint: str | None = No
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     holder = tf.Module()
     holder.by_path = task.VariablesByPath()
-    status = tf.train.Checkpoint(step=step, model=holder).restore(checkpoint)
+    averages = _averages_like(task) if params.train.ema_decay > 0 else None
+    extra = {"ema": averages} if averages is not None else {}
+    status = tf.train.Checkpoint(step=step, model=holder, **extra).restore(checkpoint)
     status.expect_partial()
     status.assert_existing_objects_matched()
+    if averages is not None:
+        for path, average in averages.by_path.items():
+            holder.by_path[path].assign(average)
     return task, int(step.numpy()), checkpoint

@@ -32,5 +32,9 @@ def TrainerParams() -> Params:
     p.Define("keep_checkpoints", 3, "How many recent checkpoints to keep.")
     p.Define("log_every", 50, "Write train summaries and a log line every N steps.")
     p.Define("eval_every", 500, "Evaluate on the dev split every N steps (and at the end).")
+    p.Define("ema_decay", 0.0, "Decay of the moving average of weights used for eval and "
+             "export; 0 disables.")
+    p.Define("mixed_precision", False, "Compute in float16 with loss scaling (variables stay "
+             "float32).")
     p.Define("seed", 1, "Seed of data shuffling and dropout.")
     return p

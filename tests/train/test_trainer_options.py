@@ -4,6 +4,7 @@ precision. Each is checked by real (short) training in this process."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from liveri.cli import experiment_params
@@ -42,3 +43,50 @@ def test_variational_noise_starts_at_its_step_and_never_reaches_eval(tmp_path):
            for run in (clean, noisy)]
     assert dev[1]["accuracy"] == dev[0]["accuracy"]
     assert dev[1]["loss"] == pytest.approx(dev[0]["loss"], rel=1e-5)
+
+
+def test_weight_averages_are_checkpointed_and_used_by_eval_and_export(tmp_path):
+    from liveri.export.exporter import export
+    from liveri.train.evaluation import evaluate
+    from liveri.train.trainer import restore_task
+
+    from liveri.lazy import tf
+
+    logdir = tmp_path / "logs"
+    trainer = train(logdir, "train.ema_decay=0.9")
+    raw = {path: v.numpy() for path, v in trainer.task.VariablesByPath().items()}
+    averages = {path: v.numpy() for path, v in trainer.averages.by_path.items()}
+    assert averages and set(averages) <= set(raw)
+    assert all(np.abs(averages[p] - raw[p]).max() > 1e-4 for p in averages if "/w" in p)
+
+    # restore_task (what eval and export call) loads the averages, not the raw weights.
+    task, step, _ = restore_task(trainer.params, logdir)
+    restored = {path: v.numpy() for path, v in task.VariablesByPath().items()}
+    assert step == 8
+    for path in averages:
+        np.testing.assert_array_equal(restored[path], averages[path])
+    # The test metrics training wrote are those of the averaged weights.
+    written = json.loads((logdir / "metrics.json").read_text())
+    assert written["loss"] == pytest.approx(evaluate(task, trainer.input, "test")["loss"],
+                                            rel=1e-5)
+
+    params = trainer.params
+    version = export(params, logdir, tmp_path / "repo", "digits", ["saved_model"])
+    served = tf.saved_model.load(str(version)).signatures["features"]
+    pixels = trainer.input.Examples("test")["pixels"][:16]
+    features = task.Preprocess(pixels)
+    scores = served(features=features)["scores"].numpy()
+    np.testing.assert_allclose(scores, tf.nn.softmax(task.Logits(features)).numpy(), atol=1e-5)
+    assert np.abs(scores - tf.nn.softmax(trainer.task.Logits(features)).numpy()).max() > 1e-4
+
+
+def test_mixed_precision_trains_with_a_finite_loss_and_writes_metrics(tmp_path):
+    trainer = train(tmp_path, "train.mixed_precision=True", "train.max_steps=20",
+                    "train.log_every=10")
+    assert trainer.task.compute_dtype == "float16"
+    assert all(v.dtype.name == "float32" for v in trainer.task.variables)
+    assert type(trainer.optimizer).__name__.startswith("LossScaleOptimizer")
+    losses = [r["loss"] for r in log(tmp_path) if "loss" in r]
+    assert losses and all(np.isfinite(losses)) and losses[-1] < losses[0]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["step"] == 20 and np.isfinite(metrics["loss"]) and metrics["accuracy"] > 0.2
