@@ -14,7 +14,7 @@ from liveri.train.evaluation import evaluate
 from liveri.train.layers import variational_noise
 from liveri.train.lr_schedules import LearningRate
 from liveri.train.progress import Progress
-from liveri.train.run_dir import check_or_write_params
+from liveri.train.run_dir import check_or_write_params, load_params
 
 from liveri import layout
 from liveri.errors import UsageError
@@ -86,6 +86,7 @@ class Trainer:
             self.best_checkpoint = tf.train.Checkpoint(step=self.step, model=self.model_vars,
                                                        **extra)
         self.variables = self.task.trainable_variables
+        self.teacher = load_teacher(params.train.distill)
 
     # -- evaluation ------------------------------------------------------------------------
     def Evaluate(self, split: str) -> dict[str, float]:
@@ -114,6 +115,7 @@ class Trainer:
         task, strategy, optimizer = self.task, self.strategy, self.optimizer
         variables = self.variables
         loss_scaling = self.params.train.mixed_precision
+        teacher, distill = self.teacher, self.params.train.distill
         clip = self.params.train.clip_gradient_norm
         replicas = strategy.num_replicas_in_sync
         ema_decay = self.params.train.ema_decay
@@ -124,7 +126,15 @@ class Trainer:
         def step_fn(batch: dict[str, Any]) -> tuple[Any, Any]:
             # Entered inside the traced function so the noise follows the step at run time.
             with tf.GradientTape() as tape, variational_noise.Step(self.step):
-                loss, _ = task.ComputeLoss(batch, training=True)
+                if teacher is None:
+                    loss, _ = task.ComputeLoss(batch, training=True)
+                else:
+                    logits = task.BatchLogits(batch, training=True)
+                    label_loss, _ = task.LossFromLogits(batch, logits)
+                    soft_loss = soft_target_loss(
+                        logits, teacher.BatchLogits(batch, training=False), distill.temperature)
+                    loss = ((1.0 - distill.mixing_weight) * label_loss
+                            + distill.mixing_weight * soft_loss)
                 scaled = loss / replicas
                 if loss_scaling:
                     scaled = optimizer.get_scaled_loss(scaled)
@@ -258,6 +268,30 @@ class Trainer:
                     tf.summary.scalar(f"test/{name}", value)
             writer.flush()
         return record
+
+
+def load_teacher(distill: Params) -> Any:
+    """The trained teacher task of `train.distill`, or None when distillation is off."""
+    if not distill.teacher_experiment:
+        return None
+    logdir = Path(distill.teacher_logdir)
+    if not (logdir / layout.PARAMS_FILE).exists():
+        raise UsageError(
+            f"train.distill.teacher_logdir: {logdir} holds no trained teacher; train it first "
+            f"with `liveri train -e {distill.teacher_experiment} --logdir {logdir}`")
+    teacher, _, _ = restore_task(load_params(logdir, distill.teacher_experiment), logdir)
+    return teacher
+
+
+def soft_target_loss(student_logits: Any, teacher_logits: Any, temperature: float) -> Any:
+    """KL(teacher || student) of the temperature-softened distributions, times T^2 so its
+    gradients keep the scale of the label loss as T changes (Hinton et al., 2015)."""
+    t = float(temperature)
+    teacher_log_probs = tf.nn.log_softmax(tf.stop_gradient(teacher_logits) / t, axis=-1)
+    student_log_probs = tf.nn.log_softmax(student_logits / t, axis=-1)
+    kl = tf.reduce_sum(tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs),
+                       axis=-1)
+    return tf.reduce_mean(kl) * t * t
 
 
 def _next_multiple(step: int, n: int) -> int:

@@ -15,6 +15,16 @@ RESUMABLE_KEYS = (
 RESUMABLE_PREFIXES = ("release.", "export.")
 
 
+def DistillParams() -> Params:
+    """The `train.distill` section: learn from a trained teacher's soft targets as well."""
+    p = Params()
+    p.Define("teacher_experiment", "", "Registered experiment of the teacher; '' disables.")
+    p.Define("teacher_logdir", "", "The teacher's trained logdir (params.txt and checkpoints).")
+    p.Define("temperature", 2.0, "Softmax temperature of teacher and student for the soft loss.")
+    p.Define("mixing_weight", 0.5, "Weight of the soft-target loss; the label loss gets 1 - it.")
+    return p
+
+
 def TrainerParams() -> Params:
     p = Params()
     p.Define("max_steps", 1000, "Total training steps (resume continues up to this step).")
@@ -36,5 +46,6 @@ def TrainerParams() -> Params:
              "export; 0 disables.")
     p.Define("mixed_precision", False, "Compute in float16 with loss scaling (variables stay "
              "float32).")
+    p.Define("distill", DistillParams(), "Distillation from a trained teacher.")
     p.Define("seed", 1, "Seed of data shuffling and dropout.")
     return p

@@ -36,6 +36,17 @@ class BaseTask(BaseLayer):
         """(scalar loss, {metric: (sum, count)}) for one batch."""
         raise NotImplementedError
 
+    def BatchLogits(self, batch: dict[str, Any], training: bool) -> Any:
+        """Unnormalised class scores [..., classes] for a batch: what distillation matches
+        between a teacher and a student (and what a multi-task head shares its trunk for)."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose BatchLogits, which "
+                                  "distillation needs")
+
+    def LossFromLogits(self, batch: dict[str, Any], logits: Any) -> tuple[Any, dict[str, Any]]:
+        """`ComputeLoss` from logits already computed, so distillation runs the student once."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose LossFromLogits, which "
+                                  "distillation needs")
+
     def FinalizeMetrics(self, means: dict[str, float]) -> dict[str, float]:
         """Metrics that are not means (F1, perplexity) from the means over a split."""
         return means

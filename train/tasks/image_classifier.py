@@ -60,14 +60,22 @@ class ImageClassifier(BaseTask):
         x = tf.cast(pixels, tf.float32) / self.params.pixel_max
         return tf.expand_dims(x, -1)
 
-    def Logits(self, features: Any, training: bool = False) -> Any:
+    def Encode(self, features: Any, training: bool = False) -> Any:
+        """Features -> the hidden vector [N, hidden_dims] the heads read (a shared trunk)."""
         x = self.conv(features)
         x = tf.reshape(x, (-1, self.flat_dims))
-        x = self.hidden(x, training=training)
-        return tf.cast(self.logits(self.dropout(x, training=training)), tf.float32)
+        return self.dropout(self.hidden(x, training=training), training=training)
+
+    def Logits(self, features: Any, training: bool = False) -> Any:
+        return tf.cast(self.logits(self.Encode(features, training)), tf.float32)
+
+    def BatchLogits(self, batch: dict[str, Any], training: bool) -> Any:
+        return self.Logits(self.Preprocess(batch["pixels"]), training=training)
 
     def ComputeLoss(self, batch: dict[str, Any], training: bool) -> tuple[Any, dict[str, Any]]:
-        logits = self.Logits(self.Preprocess(batch["pixels"]), training=training)
+        return self.LossFromLogits(batch, self.BatchLogits(batch, training))
+
+    def LossFromLogits(self, batch: dict[str, Any], logits: Any) -> tuple[Any, dict[str, Any]]:
         labels = tf.one_hot(batch["label"], self.num_classes)
         losses = tf.nn.softmax_cross_entropy_with_logits(
             SmoothLabels(labels, self.params.label_smoothing), logits
