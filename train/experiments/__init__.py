@@ -1,3 +1,3 @@
 """Every checked-in experiment; importing this package registers them all."""
 
-from liveri.train.experiments import distill, image, speech, text  # noqa: F401
+from liveri.train.experiments import distill, image, multitask, speech, text  # noqa: F401
