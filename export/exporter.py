@@ -144,7 +144,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
 
     features = task.ParityFeatures(inp, test)
     reference = parity.reference_scores(task, features)
-    reference_answers, reference_metrics = task.ParityAnswers(features, reference, test)
+    reference_answers, reference_metrics = task.ParityAnswers(inp, features, reference, test)
     metric = task.main_metric
     report: dict[str, Any] = {"examples": len(reference_answers), "split": "test",
                               "reference": "trained model (checkpoint, eager TensorFlow)",
@@ -152,7 +152,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
     for entry in artifacts:
         path = tmp if entry["format"] == "saved_model" else tmp / entry["path"]
         scores = parity.artifact_scores(entry["format"], path, task, serving_inputs, features)
-        entry["metrics"] = parity.compare(task, reference, scores, features, test,
+        entry["metrics"] = parity.compare(task, inp, reference, scores, features, test,
                                           reference_answers)
         report["artifacts"][entry["format"]] = entry["metrics"]
         _log(f"parity {entry['format']}: {metric} {entry['metrics'][metric]:.4f}, agreement "

@@ -63,11 +63,11 @@ def align(scores: np.ndarray, like: np.ndarray) -> np.ndarray:
                   + [(0, 0)] * (scores.ndim - 2))
 
 
-def compare(task: Any, reference: np.ndarray, scores: np.ndarray,
+def compare(task: Any, inp: Any, reference: np.ndarray, scores: np.ndarray,
             features: dict[str, np.ndarray], raw: dict[str, np.ndarray],
             reference_answers: list[Any]) -> dict[str, Any]:
     scores = align(scores, reference)
-    answers, metrics = task.ParityAnswers(features, scores, raw)
+    answers, metrics = task.ParityAnswers(inp, features, scores, raw)
     agreement = float(np.mean([a == b for a, b in zip(answers, reference_answers)]))
     return {**metrics, "agreement": agreement,
             "max_abs_score_diff": float(np.max(np.abs(scores - reference))),
