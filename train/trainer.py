@@ -111,7 +111,9 @@ class Trainer:
                 variables[path].assign(value)
 
     # -- training --------------------------------------------------------------------------
-    def _train_loop_fn(self) -> Any:
+    def TrainLoop(self) -> Any:
+        """The compiled loop `train_loop(iterator, num_steps) -> (mean loss, grad norm)` that
+        `Train` runs between boundaries (benchmarks time it directly)."""
         task, strategy, optimizer = self.task, self.strategy, self.optimizer
         variables = self.variables
         loss_scaling = self.params.train.mixed_precision
@@ -194,7 +196,7 @@ class Trainer:
 
         dataset = self.input.Dataset("train", p.batch_size, training=True, seed=p.seed + start)
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-        train_loop = self._train_loop_fn()
+        train_loop = self.TrainLoop()
         train_writer = tf.summary.create_file_writer(str(write_dir / layout.SUMMARIES_DIR / "train"))
         eval_writer = tf.summary.create_file_writer(str(write_dir / layout.SUMMARIES_DIR / "eval"))
         best = self._read_best(write_dir)
