@@ -93,7 +93,7 @@ class CtcAsr(BaseTask):
     def Normalize(self, features: Any, paddings: Any) -> Any:
         """Each mel bin to zero mean and unit variance over the utterance's real frames, padded
         frames to 0: loudness and voice colour vary less, and padding changes nothing."""
-        real = 1.0 - tf.cast(paddings, tf.float32)[:, :, None]
+        real = tf.expand_dims(1.0 - tf.cast(paddings, tf.float32), -1)
         count = tf.maximum(tf.reduce_sum(real, axis=1, keepdims=True), 1.0)
         mean = tf.reduce_sum(features * real, axis=1, keepdims=True) / count
         var = tf.reduce_sum(tf.square(features - mean) * real, axis=1, keepdims=True) / count
@@ -122,17 +122,22 @@ class CtcAsr(BaseTask):
         x = self.Normalize(tf.cast(features, tf.float32), paddings)
         if training:
             x = self._SpecAugment(x)
-        extra = -tf.shape(x)[1] % self.time_stride
-        x = tf.pad(x, [[0, 0], [0, extra], [0, 0]])
-        paddings = tf.pad(paddings, [[0, 0], [0, extra]], constant_values=1.0)
-        x = x[:, :, :, None]
+        x = tf.expand_dims(tf.pad(x, [[0, 0], [0, -tf.shape(x)[1] % self.time_stride], [0, 0]]), -1)
         for conv in self.convs:
             x = conv(x)
         shape = tf.shape(x)
         x = self.proj(tf.reshape(x, [shape[0], shape[1], self.conv_dims]))
-        out_paddings = paddings[:, :: self.time_stride]
+        out_paddings = self.OutputPaddings(paddings)
         x = self.encoder(x, paddings=out_paddings, training=training)
         return tf.cast(self.softmax(x), tf.float32), out_paddings
+
+    def OutputPaddings(self, paddings: Any) -> Any:
+        """Paddings [B, T] -> [B, T']: an output frame is real when its first input frame is
+        (a reshape and min, not a strided slice, which TFLite's builtins lack)."""
+        stride = self.time_stride
+        paddings = tf.pad(paddings, [[0, 0], [0, -tf.shape(paddings)[1] % stride]],
+                          constant_values=1.0)
+        return tf.reduce_min(tf.reshape(paddings, [tf.shape(paddings)[0], -1, stride]), axis=2)
 
     def ComputeLoss(self, batch: dict[str, Any], training: bool) -> tuple[Any, dict[str, Any]]:
         logits, paddings = self.Logits(batch["src_features"], batch["src_paddings"], training)
@@ -162,7 +167,7 @@ class CtcAsr(BaseTask):
         frames = tf.maximum(0, 1 + (lengths - config.frame_length) // config.frame_step)
         paddings = 1.0 - tf.sequence_mask(frames, tf.shape(features)[1], tf.float32)
         scores = self.ServeFeatures(features, paddings)["scores"]
-        ids, _ = self.ctc.GreedyDecode(scores, paddings[:, :: self.time_stride])
+        ids, _ = self.ctc.GreedyDecode(scores, self.OutputPaddings(paddings))
         chars = tf.constant(_DecodingTable(inp.Tokenizer().vocab))
         pieces = tf.where(ids >= 0, tf.gather(chars, tf.maximum(ids, 0)), "")
         return {"text": tf.strings.reduce_join(pieces, axis=-1), "scores": scores}
