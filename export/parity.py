@@ -46,7 +46,7 @@ def _chunked(inputs: dict[str, np.ndarray], fn: Any) -> np.ndarray:
     n = len(next(iter(inputs.values())))
     parts = [np.asarray(fn({k: v[i:i + CHUNK] for k, v in inputs.items()}))
              for i in range(0, n, CHUNK)]
-    if parts[0].ndim >= 3:
+    if parts[0].ndim >= 2 and len({p.shape[1] for p in parts}) > 1:
         longest = max(p.shape[1] for p in parts)
         parts = [np.pad(p, [(0, 0), (0, longest - p.shape[1])] + [(0, 0)] * (p.ndim - 2))
                  for p in parts]
@@ -55,7 +55,7 @@ def _chunked(inputs: dict[str, np.ndarray], fn: Any) -> np.ndarray:
 
 def align(scores: np.ndarray, like: np.ndarray) -> np.ndarray:
     """`scores` cut or zero-padded along the time axis to `like`'s length."""
-    if scores.ndim < 3 or scores.shape[1] == like.shape[1]:
+    if scores.ndim < 2 or scores.shape[1] == like.shape[1]:
         return scores
     if scores.shape[1] > like.shape[1]:
         return scores[:, : like.shape[1]]
