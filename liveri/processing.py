@@ -152,14 +152,14 @@ def _lm_encode(tokenizer: Tokenizer, texts: list[str]) -> TextBatch:
 def _lm_decode(post: dict[str, Any], tokenizer: Tokenizer, batch: TextBatch,
                outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     """Log-probability and perplexity of each text (its tokens and </s>), and the next token the
-    model predicts where `serving_default` reads it: at the text's last real position but one."""
+    model predicts where `serving_default` reads it: after the text's last token."""
     scores = outputs[post.get("scores_output", "scores")]
     predictions = outputs["predictions"]
     answers = []
     for i, length in enumerate(batch.lengths):
         token_scores = scores[i, :length].astype(np.float64)
         log_prob = float(np.sum(token_scores))
-        next_id = int(predictions[i, length - 2])
+        next_id = int(predictions[i, length - 1])
         answers.append({"perplexity": float(np.exp(-log_prob / length)), "log_prob": log_prob,
                         "next_token": tokenizer.vocab[next_id].replace(SPACE, " "),
                         "scores": [float(s) for s in token_scores]})

@@ -48,6 +48,8 @@ def test_punctuator_serving_signature_answers_punctuated_text(punctuator):
         "hello world how are you", "it is fine"]
     assert out["scores"].shape[0] == 2 and out["scores"].shape[-1] == 4
     assert np.allclose(out["scores"].numpy()[0].sum(-1)[:5], 1.0, atol=1e-4)
+    empty = fn(text=tf.constant(["", "!!!"]))
+    assert [t.decode() for t in empty["text"].numpy()] == ["", ""]
 
 
 def test_transformer_lm_trains_exports_and_scores_text(tmp_path):
@@ -66,5 +68,6 @@ def test_transformer_lm_trains_exports_and_scores_text(tmp_path):
     m = manifest.read(version)
     assert m["metrics"]["tflite_float"]["agreement"] >= 0.95
     fn = tf.saved_model.load(str(version)).signatures["serving_default"]
-    out = fn(text=tf.constant(["The cat sat.", "zzqx qqq zzz"]))
-    assert out["perplexity"].shape == (2,) and np.all(out["perplexity"].numpy() > 1.0)
+    out = fn(text=tf.constant(["The cat sat.", "zzqx qqq zzz", ""]))
+    assert out["perplexity"].shape == (3,) and np.all(out["perplexity"].numpy() > 1.0)
+    assert out["next_token"].shape == (3,)

@@ -12,6 +12,8 @@ from liveri.train.layers.linear import Linear
 from liveri.lazy import tf
 from liveri.params import Params
 
+LOGIT_LIMIT = 20.0
+
 
 def CausalMask(query_length: Any, source_length: Any, offset: Any = 0) -> Any:
     """[T, S] float, 1.0 where source position s is later than query position t + offset."""
@@ -81,16 +83,16 @@ class MultiHeadAttention(BaseLayer):
         over projected keys/values; mask [B or 1, 1, T or 1, S] is 1.0 where not to attend."""
         q = self._SplitHeads(self.query(query)) * (self.head_dims ** -0.5)
         logits = tf.einsum("btnh,bsnh->bnts", q, keys)
-        if mask is None:
-            probs = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        else:
-            # Zero the masked logits, softmax, then zero their probabilities and renormalise:
-            # exactly a softmax over the kept positions, whatever the masked ones hold, while
-            # every tensor keeps its natural range, so full-int8 quantization stays precise
-            # (a -1e9 logit bias would make the logits' int8 scale useless).
+        # Logits are clipped to +-LOGIT_LIMIT and masked positions set to -LOGIT_LIMIT: what a
+        # masked position holds cannot matter (its weight is e^-LOGIT_LIMIT against e^(largest
+        # kept logit): negligible unless every kept logit is very negative), no division is
+        # needed, and the logits keep a small fixed range, so full-int8 TFLite stays precise
+        # (a -1e9 bias would make their int8 scale useless).
+        logits = tf.clip_by_value(tf.cast(logits, tf.float32), -LOGIT_LIMIT, LOGIT_LIMIT)
+        if mask is not None:
             keep = 1.0 - tf.cast(mask, tf.float32)
-            probs = tf.nn.softmax(tf.cast(logits, tf.float32) * keep, axis=-1) * keep
-            probs = probs / tf.maximum(tf.reduce_sum(probs, axis=-1, keepdims=True), 1e-30)
+            logits = logits * keep - LOGIT_LIMIT * (1.0 - keep)
+        probs = tf.nn.softmax(logits, axis=-1)
         probs = self.atten_dropout(tf.cast(probs, values.dtype), training=training)
         context = tf.einsum("bnts,bsnh->btnh", probs, values)
         shape = tf.shape(context)

@@ -102,8 +102,9 @@ class TransformerLm(BaseTask):
         out = self.ServeFeatures(dense_ids, dense_labels, paddings)
         log_prob = tf.reduce_sum(out["scores"], axis=1)
         perplexity = tf.exp(-log_prob / tf.cast(lengths, tf.float32))
-        # The next token after the text: the prediction at its last real token.
-        last = tf.gather(out["predictions"], tf.cast(lengths, tf.int32) - 2, batch_dims=1)
+        # The next token after the text: the prediction where the input is the text's last
+        # token (position lengths - 1, whose label is </s> in training).
+        last = tf.gather(out["predictions"], tf.cast(lengths, tf.int32) - 1, batch_dims=1)
         vocab = tf.constant(tokenizer.vocab)
         next_token = tf.strings.regex_replace(tf.gather(vocab, last), tokenizers.SPACE, " ")
         return {"log_prob": log_prob, "perplexity": perplexity, "next_token": next_token,

@@ -26,6 +26,23 @@ from liveri.lazy import tf
 from liveri.params import Params
 
 
+def _AtLeastOneColumn(ids: Any) -> Any:
+    """ids [N, T] padded to T >= 1, so text without words still runs (every row all padding)."""
+    return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
+
+
+def _LastOfWord(word_of_token: Any) -> Any:
+    """Ragged [N, (T)] bool: the token is its word's last (the next one starts another word,
+    or the row ends)."""
+    values = word_of_token.values
+    following = tf.concat([values[1:], [-1]], 0)
+    positions = tf.range(tf.size(values, tf.int64))
+    row_end = tf.reduce_any(
+        tf.equal(tf.expand_dims(positions, 1), tf.expand_dims(word_of_token.row_limits() - 1, 0)),
+        axis=1)
+    return word_of_token.with_values(tf.logical_or(tf.not_equal(values, following), row_end))
+
+
 class PunctuatorTagger(BaseTask):
     input_kind = "text"
     main_metric = "f1"
@@ -87,14 +104,12 @@ class PunctuatorTagger(BaseTask):
     def _Serve(self, tokenizer: Any, text: Any) -> dict[str, Any]:
         words = tokenizers.WordTokenizer.pieces_tf(punctuator_source_tf(text))
         ids, word_of_token = tokenizer.encode_pieces_tf(words)
-        dense_ids = ids.to_tensor(0)
+        dense_ids = _AtLeastOneColumn(ids.to_tensor(0))
         paddings = 1.0 - tf.sequence_mask(ids.row_lengths(), tf.shape(dense_ids)[1], tf.float32)
         scores = self.ServeFeatures(dense_ids, paddings)["scores"]
         token_marks = tf.RaggedTensor.from_tensor(
             tf.cast(tf.argmax(scores, -1), tf.int32), lengths=ids.row_lengths())
-        following = tf.concat([word_of_token[:, 1:],
-                               tf.fill([tf.shape(dense_ids)[0], 1], -1)], axis=1)
-        word_marks = tf.ragged.boolean_mask(token_marks, tf.not_equal(word_of_token, following))
+        word_marks = tf.ragged.boolean_mask(token_marks, _LastOfWord(word_of_token))
         plain = tf.strings.regex_replace(words, tokenizers.SPACE, "")
         marked = tf.strings.join([plain, tf.gather(tf.constant(MARKS), word_marks)])
         return {"text": tf.strings.reduce_join(marked, axis=-1, separator=" "),
