@@ -59,27 +59,51 @@ def tflite_runner(version_dir: str | Path, manifest: dict[str, Any], item: dict[
 
     model = TfliteModel(Path(version_dir) / item["path"], num_threads=threads)
     spec = manifest["preprocessing"]
-    raw_name = spec["raw_input"]["name"]
-    (input_name,) = model.inputs
+    if spec["kind"] == "text":
+        # Text is tokenized with the shipped vocab, as a device does, outside the timed call.
+        post = manifest["postprocessing"]
+        vocab = (Path(version_dir) / manifest["vocab_file"]).read_text(encoding="utf-8")
+        tokenizer = processing.text_tokenizer(spec, vocab)
 
-    def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-        batch = raw[raw_name]
-        return lambda: model(**{input_name: processing.preprocess(spec, batch)})
+        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
+            texts = [t.decode() if isinstance(t, bytes) else str(t) for t in raw["text"]]
+            features = processing.preprocess_text(post, tokenizer, texts).features
+            return lambda: model(**features)
+    else:
+        raw_name = spec["raw_input"]["name"]
+        (input_name,) = model.inputs
+
+        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
+            batch = raw[raw_name]
+            return lambda: model(**{input_name: processing.preprocess(spec, batch)})
 
     return Runner(key=f"{item['format']}/{threads}t", format=item["format"],
                   runtime=f"litert {litert_version}", threads=threads, bind=bind)
 
 
-def onnx_runner(version_dir: str | Path, item: dict[str, Any]) -> Runner:
-    """The ONNX graph on onnxruntime's CPU provider, fed raw inputs."""
+def onnx_runner(version_dir: str | Path, item: dict[str, Any],
+                manifest: dict[str, Any] | None = None) -> Runner:
+    """The ONNX graph on onnxruntime's CPU provider, fed raw inputs (tokenized first when it
+    was converted from the `features` signature of a text model)."""
     import onnxruntime as ort
 
     model = OnnxModel(Path(version_dir) / item["path"], num_threads=1)
     dtypes = {i["name"]: np.dtype(i["dtype"]) for i in item["inputs"]}
+    spec = (manifest or {}).get("preprocessing", {})
+    if item.get("signature") == "features" and spec.get("kind") == "text":
+        vocab = (Path(version_dir) / manifest["vocab_file"]).read_text(encoding="utf-8")
+        tokenizer = processing.text_tokenizer(spec, vocab)
 
-    def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-        feed = {name: raw[name].astype(dtype) for name, dtype in dtypes.items()}
-        return lambda: model(**feed)
+        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
+            texts = [t.decode() if isinstance(t, bytes) else str(t) for t in raw["text"]]
+            features = processing.preprocess_text(manifest["postprocessing"], tokenizer,
+                                                  texts).features
+            feed = {name: features[name].astype(dtype) for name, dtype in dtypes.items()}
+            return lambda: model(**feed)
+    else:
+        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
+            feed = {name: raw[name].astype(dtype) for name, dtype in dtypes.items()}
+            return lambda: model(**feed)
 
     return Runner(key="onnx", format="onnx", runtime=f"onnxruntime {ort.__version__}",
                   threads=1, bind=bind)
@@ -97,7 +121,7 @@ def artifact_runners(version_dir: str | Path, manifest: dict[str, Any],
                 for threads in TFLITE_THREADS:
                     yield tflite_runner(version_dir, manifest, item, threads)
             elif fmt == "onnx":
-                yield onnx_runner(version_dir, item)
+                yield onnx_runner(version_dir, item, manifest)
             else:
                 skipped[fmt] = "no runtime for this format"
         except (ValueError, KeyError, OSError, RuntimeError) as e:
