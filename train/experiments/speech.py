@@ -29,6 +29,7 @@ class Asr(Experiment):
         p.encoder.layer.residual_dropout.keep_prob = 0.9
         p.encoder.layer.relu_dropout.keep_prob = 0.9
         p.freq_mask_bins = 10
+        p.freq_shift_bins = 4
         p.time_mask_frames = 20
         return p
 
@@ -36,11 +37,15 @@ class Asr(Experiment):
         p = SpeechInput.Params()
         p.vocab_size = 32
         p.num_mel_bins = 80
+        # Voice variety is what carries to the held-out voice (en-us+f4): the input's seven
+        # voices plus four more variants.
+        p.train_voices = p.train_voices + ["en-us+f3", "en-us+m2", "en-us+linda",
+                                           "en-gb+belinda"]
         return p
 
     def Train(self) -> Params:
         p = super().Train()
-        p.Set(max_steps=3500, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
+        p.Set(max_steps=2500, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
               warmup_steps=300, checkpoint_every=250, eval_every=500, log_every=50)
         return p
 

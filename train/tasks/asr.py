@@ -54,6 +54,8 @@ class CtcAsr(BaseTask):
                  "TransformerEncoder or LstmStack params; its input width is set to model_dims.")
         p.Define("freq_mask_bins", 0, "Training only: zero up to this many adjacent mel bins per "
                  "utterance (SpecAugment); 0 disables.")
+        p.Define("freq_shift_bins", 0, "Training only: shift each utterance's mel bins by up to "
+                 "this many, up or down (edges repeated): another voice's formants; 0 disables.")
         p.Define("time_mask_frames", 0, "Training only: zero up to this many adjacent frames per "
                  "utterance (SpecAugment); 0 disables.")
         return p
@@ -100,9 +102,15 @@ class CtcAsr(BaseTask):
         return (features - mean) * tf.math.rsqrt(var + 1e-3) * real
 
     def _SpecAugment(self, x: Any) -> Any:
-        """One random band of mel bins and one random run of frames zeroed per utterance."""
+        """Mel bins shifted by a random amount, then one random band of bins and one random
+        run of frames zeroed, per utterance."""
         p = self.params
         shape = tf.shape(x)
+        if p.freq_shift_bins > 0:
+            shift = tf.random.uniform([shape[0], 1], -p.freq_shift_bins, p.freq_shift_bins + 1,
+                                      tf.int32)
+            bins = tf.clip_by_value(tf.range(shape[2])[None, :] + shift, 0, shape[2] - 1)
+            x = tf.gather(x, tf.tile(bins[:, None, :], [1, shape[1], 1]), batch_dims=2)
         for axis, most in ((2, p.freq_mask_bins), (1, p.time_mask_frames)):
             if most <= 0:
                 continue
