@@ -130,7 +130,7 @@ class CtcAsr(BaseTask):
         x = self.Normalize(tf.cast(features, tf.float32), paddings)
         if training:
             x = self._SpecAugment(x)
-        x = tf.expand_dims(tf.pad(x, [[0, 0], [0, -tf.shape(x)[1] % self.time_stride], [0, 0]]), -1)
+        x = tf.expand_dims(tf.pad(x, [[0, 0], [0, self._Extra(tf.shape(x)[1])], [0, 0]]), -1)
         for conv in self.convs:
             x = conv(x)
         shape = tf.shape(x)
@@ -142,10 +142,16 @@ class CtcAsr(BaseTask):
     def OutputPaddings(self, paddings: Any) -> Any:
         """Paddings [B, T] -> [B, T']: an output frame is real when its first input frame is
         (a reshape and min, not a strided slice, which TFLite's builtins lack)."""
-        stride = self.time_stride
-        paddings = tf.pad(paddings, [[0, 0], [0, -tf.shape(paddings)[1] % stride]],
+        paddings = tf.pad(paddings, [[0, 0], [0, self._Extra(tf.shape(paddings)[1])]],
                           constant_values=1.0)
-        return tf.reduce_min(tf.reshape(paddings, [tf.shape(paddings)[0], -1, stride]), axis=2)
+        return tf.reduce_min(
+            tf.reshape(paddings, [tf.shape(paddings)[0], -1, self.time_stride]), axis=2)
+
+    def _Extra(self, length: Any) -> Any:
+        """Frames that pad `length` to a multiple of the stride; no negative operand, since
+        ONNX's Mod of one does not follow Python's sign convention."""
+        stride = self.time_stride
+        return (stride - length % stride) % stride
 
     def ComputeLoss(self, batch: dict[str, Any], training: bool) -> tuple[Any, dict[str, Any]]:
         logits, paddings = self.Logits(batch["src_features"], batch["src_paddings"], training)
