@@ -83,15 +83,15 @@ def test_language_model_scores_tokens_then_end_of_sentence(chars) -> None:
     np.testing.assert_array_equal(batch.features["paddings"][1], [0, 0, 1, 1, 1])
     scores = np.full((2, 5), -1.0, np.float32)
     scores[1, 2:] = 0.0
-    predictions = np.array([[a, b, c, space, EOS_ID], [space, EOS_ID, 0, 0, 0]], np.int32)
+    predictions = np.array([[a, b, c, EOS_ID, space], [EOS_ID, a, 0, 0, 0]], np.int32)
     answers = processing.postprocess_text(LANGUAGE_MODEL, chars, batch,
                                           {"scores": scores, "predictions": predictions})
     assert answers[0]["log_prob"] == -5.0
     assert answers[0]["perplexity"] == pytest.approx(np.e)
     assert answers[1]["log_prob"] == -2.0 and answers[1]["scores"] == [-1.0, -1.0]
-    # serving_default reads the prediction at the last real position but one; ▁ reads " ".
+    # serving_default reads the prediction after the text's last token; ▁ reads " ".
     assert answers[0]["next_token"] == " "
-    assert answers[1]["next_token"] == " "
+    assert answers[1]["next_token"] == "a"
 
 
 def test_language_model_refuses_text_without_tokens(chars) -> None:
