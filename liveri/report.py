@@ -78,6 +78,15 @@ def _client_example(input_kind: str) -> dict[str, str]:
             "device_flag": "--wav speech.wav", "device_arg": "samples_16khz"}
 
 
+def _comparison_text(c: dict[str, Any]) -> str:
+    """' (p50 +x%, 95% CI a% to b%, Mann-Whitney p=...)' from the gate's comparison, if any."""
+    if "increase_pct" not in c:
+        return ""
+    low, high = c.get("ci_pct", [float("nan"), float("nan")])
+    return (f" (SavedModel p50 {c['increase_pct']:+.1f}%, 95% CI {low:+.1f}% to {high:+.1f}%, "
+            f"Mann-Whitney p={c.get('mann_whitney_p', float('nan')):.2g})")
+
+
 def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, repo: Path,
                  version_dir: Path, bundle_path: Path, bench_dir: Path,
                  train_metrics: dict[str, Any], server_answers: dict[str, Any]) -> Path:
@@ -132,6 +141,14 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
 
     if release.get("budgets"):
         parts += ["## Release budgets", ""]
+        baseline = release.get("baseline") or {}
+        if baseline.get("version"):
+            parts += [f"Compared with the last released version, {baseline['version']}: "
+                      + ("**a latency regression beyond noise**" if baseline.get("regression")
+                         else "no latency regression beyond noise")
+                      + _comparison_text(baseline.get("comparison") or {}) + ".", ""]
+        else:
+            parts += ["No earlier released version to compare with.", ""]
         rows = [[b.get("key"), _fmt(b.get("budget")), _fmt(b.get("measured")),
                  b.get("verdict")] for b in release["budgets"]]
         parts += [_table(["budget", "limit", "measured", "verdict"], rows), ""]

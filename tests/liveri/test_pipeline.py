@@ -25,7 +25,8 @@ def test_run_twice_trains_exports_serves_benches_and_gates(tmp_path):
     assert sorted(layout.versions(work / "models" / "image_digits")) == [1, 2]
     release = json.loads((work / "models/image_digits/2/liveri/release_report.json").read_text())
     assert release["baseline"]["version"] == 1
-    assert "version 2" in (work / "report.md").read_text()
+    report = (work / "report.md").read_text()
+    assert "version 2" in report and "Compared with the last released version, 1" in report
 
 
 def test_a_failing_stage_exits_2_naming_it(tmp_path):
