@@ -64,7 +64,7 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return pid != os.getpid() or True
+    return True
 
 
 def _log(msg: str) -> None:
@@ -123,11 +123,14 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         for i in range(len(next(iter(calib.values())))):
             yield {k: v[i:i + 1] for k, v in calib.items()}
 
+    float_inputs = all(spec.dtype.is_floating for spec in
+                       signatures["features"].structured_input_signature[1].values())
     artifacts: list[dict[str, Any]] = [_saved_model_entry(signatures)]
     for fmt in formats:
         if fmt in tflite.TFLITE_FORMATS:
             t0 = time.perf_counter()
-            content, notes = tflite.convert(str(tmp), fmt, "features", calibration)
+            content, notes = tflite.convert(str(tmp), fmt, "features", calibration,
+                                            float_inputs=float_inputs)
             path = tmp / layout.ARTIFACT_FILES[fmt]
             path.write_bytes(content)
             inputs, outputs = tflite.tensor_specs(content)

@@ -18,12 +18,13 @@ TFLITE_FORMATS = ("tflite_float", "tflite_dynamic", "tflite_int8", "tflite_fp16"
 
 
 def convert(saved_model_dir: str, fmt: str, signature: str,
-            calibration: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None
-            ) -> tuple[bytes, dict[str, Any]]:
+            calibration: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
+            float_inputs: bool = True) -> tuple[bytes, dict[str, Any]]:
     """(.tflite flatbuffer of `signature` in format `fmt`, notes for the manifest).
 
     Full int8 asks for int8 kernels only, with int8 inputs and outputs where they are float;
-    a model with ops that have no int8 kernel falls back to float kernels for those ops, and
+    `float_inputs` says whether every input of `signature` is float (ids stay int32). A model
+    with ops that have no int8 kernel falls back to float kernels for those ops, and
     the notes say so (`fully_int8: false`).
     """
     notes: dict[str, Any] = {"select_tf_ops": False}
@@ -46,12 +47,10 @@ def convert(saved_model_dir: str, fmt: str, signature: str,
         raise ValueError(f"format: expected one of {TFLITE_FORMATS}, got {fmt!r}")
     if calibration is None:
         raise ValueError("tflite_int8 needs calibration examples")
-    float_io = all(np.dtype(d["dtype"]).kind == "f" for d in _float_model_inputs(c.convert()))
-    c = converter()
     c.optimizations = [tf.lite.Optimize.DEFAULT]
     c.representative_dataset = calibration
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if float_io:
+    if float_inputs:
         c.inference_input_type = tf.int8
         c.inference_output_type = tf.int8
     try:
@@ -67,13 +66,6 @@ def convert(saved_model_dir: str, fmt: str, signature: str,
         notes["fully_int8"] = False
         notes["int8_fallback_reason"] = str(e).splitlines()[0][:300]
     return content, notes
-
-
-def _float_model_inputs(content: bytes) -> list[dict[str, Any]]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    return list(Interpreter(model_content=content).get_signature_runner()
-                .get_input_details().values())
 
 
 def tensor_specs(model_content: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
