@@ -53,8 +53,9 @@ class TransformerLm(BaseTask):
         targets = SmoothLabels(tf.one_hot(batch["labels"], self.params.vocab_size),
                                self.params.label_smoothing)
         real = 1.0 - paddings
-        xent = tf.nn.softmax_cross_entropy_with_logits(targets, logits) * real
-        nll = -tf.gather(tf.nn.log_softmax(logits), batch["labels"], batch_dims=2) * real
+        log_probs = tf.nn.log_softmax(logits)
+        xent = -tf.reduce_sum(targets * log_probs, axis=-1) * real
+        nll = -tf.gather(log_probs, batch["labels"], batch_dims=2) * real
         tokens = tf.reduce_sum(real)
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
                                    tf.cast(batch["labels"], tf.int32)), tf.float32) * real
