@@ -86,6 +86,17 @@ class TransformerEncoderLayer(BaseLayer):
         return self.ffn(x, training=training)
 
 
+def _CreateStack(stack: BaseLayer, p: Params) -> None:
+    """The children both stacks share: positions, input dropout, N layers, final norm."""
+    stack.position = stack.CreateChild(
+        "position", SinusoidalPositionEmbedding.Params().Set(embedding_dim=p.model_dims))
+    stack.input_dropout = stack.CreateChild("input_dropout", p.input_dropout)
+    layer_p = p.layer.Copy().Set(model_dims=p.model_dims)
+    stack.layers = stack.CreateChildren("layer", [layer_p] * p.num_layers)
+    stack.final_norm = stack.CreateChild(
+        "final_norm", LayerNorm.Params().Set(input_dims=p.model_dims))
+
+
 class TransformerEncoder(BaseLayer):
     """Features [B, T, input_dims] -> encodings [B, T, model_dims]: optional input projection,
     sinusoidal positions, N encoder layers, final layer norm."""
@@ -110,13 +121,7 @@ class TransformerEncoder(BaseLayer):
         if p.input_dims and p.input_dims != p.model_dims:
             self.input_proj = self.CreateChild("input_proj", Linear.Params().Set(
                 input_dims=p.input_dims, output_dims=p.model_dims))
-        self.position = self.CreateChild(
-            "position", SinusoidalPositionEmbedding.Params().Set(embedding_dim=p.model_dims))
-        self.input_dropout = self.CreateChild("input_dropout", p.input_dropout)
-        layer_p = p.layer.Copy().Set(model_dims=p.model_dims)
-        self.layers = self.CreateChildren("layer", [layer_p] * p.num_layers)
-        self.final_norm = self.CreateChild(
-            "final_norm", LayerNorm.Params().Set(input_dims=p.model_dims))
+        _CreateStack(self, p)
 
     def FProp(self, inputs: Any, paddings: Any = None, training: bool = False) -> Any:
         x = self.CastToCompute(inputs)
@@ -240,13 +245,7 @@ class TransformerDecoder(BaseLayer):
             self.embedding = self.CreateChild("embedding", Embedding.Params().Set(**emb_p))
             self.softmax = self.CreateChild("softmax", Softmax.Params().Set(
                 input_dims=p.model_dims, num_classes=p.vocab_size))
-        self.position = self.CreateChild(
-            "position", SinusoidalPositionEmbedding.Params().Set(embedding_dim=p.model_dims))
-        self.input_dropout = self.CreateChild("input_dropout", p.input_dropout)
-        layer_p = p.layer.Copy().Set(model_dims=p.model_dims)
-        self.layers = self.CreateChildren("layer", [layer_p] * p.num_layers)
-        self.final_norm = self.CreateChild(
-            "final_norm", LayerNorm.Params().Set(input_dims=p.model_dims))
+        _CreateStack(self, p)
 
     def FProp(
         self, ids: Any, paddings: Any = None, source: Any = None, source_paddings: Any = None,
