@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from liveri.export import parity, tflite
+from liveri.export import parity, qat, tflite
 from liveri.export.inference import build_inference_module
 from liveri.export.warmup import write_warmup
 from liveri.train.export_params import ALL_FORMATS
@@ -31,13 +31,26 @@ from liveri.lazy import tf
 from liveri.params import Params
 
 
-def parse_formats(text: str | None, default: list[str]) -> list[str]:
+def parse_formats(text: str | None, default: list[str], qat_steps: int = 0) -> list[str]:
+    """The formats to write, saved_model first; `qat_steps` > 0 adds tflite_int8_qat."""
     formats = [f.strip() for f in text.split(",")] if text else list(default)
     unknown = [f for f in formats if f not in ALL_FORMATS]
     if unknown:
         raise UsageError(f"--formats: unknown format {', '.join(unknown)}; expected a "
                          f"comma-separated subset of {','.join(ALL_FORMATS)}")
+    if qat_steps < 0:
+        raise UsageError(f"export.qat_steps: expected a number of steps >= 0, got {qat_steps}")
+    if qat_steps and qat.FORMAT not in formats:
+        formats.append(qat.FORMAT)
+    if qat.FORMAT in formats and not qat_steps:
+        raise UsageError(f"--formats {qat.FORMAT}: needs quantization-aware steps; expected "
+                         "--set export.qat_steps=N with N > 0")
     return ["saved_model"] + [f for f in formats if f != "saved_model"]
+
+
+def artifact_file(fmt: str) -> str:
+    """Where format `fmt` lives inside a version folder."""
+    return {**layout.ARTIFACT_FILES, **layout.OPTIONAL_ARTIFACT_FILES}[fmt]
 
 
 def source_commit() -> str:
@@ -89,7 +102,7 @@ def export(params: Params, logdir: str | Path, model_repo: str | Path, name: str
     tmp = model_dir / f"{layout.TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         version_dir = _write_version(params, task, step, checkpoint, tmp, name, formats, inp,
-                                     test)
+                                     test, logdir)
         return _publish(tmp, model_dir, version_dir)
     finally:
         if tmp.exists():
@@ -97,7 +110,8 @@ def export(params: Params, logdir: str | Path, model_repo: str | Path, name: str
 
 
 def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: Path, name: str,
-                   formats: list[str], inp: Any, test: dict[str, np.ndarray]) -> dict[str, Any]:
+                   formats: list[str], inp: Any, test: dict[str, np.ndarray],
+                   logdir: str | Path) -> dict[str, Any]:
     p = params.export
     timings: dict[str, float] = {}
     pre_spec, post_spec = task.PreprocessingSpec(inp), task.PostprocessingSpec()
@@ -131,14 +145,18 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             t0 = time.perf_counter()
             content, notes = tflite.convert(str(tmp), fmt, "features", calibration,
                                             float_inputs=float_inputs)
-            path = tmp / layout.ARTIFACT_FILES[fmt]
-            path.write_bytes(content)
-            inputs, outputs = tflite.tensor_specs(content)
+            artifacts.append(_tflite_entry(tmp, fmt, content, notes))
             timings[fmt] = time.perf_counter() - t0
-            artifacts.append({"format": fmt, "path": layout.ARTIFACT_FILES[fmt],
-                              "signature": "features", "inputs": inputs, "outputs": outputs,
-                              **notes})
             _log(f"{fmt} written ({timings[fmt]:.1f}s, {len(content)} bytes)")
+        elif fmt == qat.FORMAT:
+            t0 = time.perf_counter()
+            _log(f"{fmt}: {p.qat_steps} quantization-aware training steps")
+            qat_task = restore_task(params, logdir, checkpoint)[0]  # a copy: QAT changes it
+            content, notes = qat.convert(params, qat_task, inp, calibration, float_inputs)
+            artifacts.append(_tflite_entry(tmp, fmt, content, notes))
+            timings[fmt] = time.perf_counter() - t0
+            _log(f"{fmt} written ({timings[fmt]:.1f}s, {len(content)} bytes, loss "
+                 f"{notes['qat']['first_loss']:.4f} -> {notes['qat']['last_loss']:.4f})")
         elif fmt == "onnx":
             t0 = time.perf_counter()
             artifacts.append(_onnx(tmp, p.onnx_opset, task.onnx_signature))
@@ -160,6 +178,11 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         report["artifacts"][entry["format"]] = entry["metrics"]
         _log(f"parity {entry['format']}: {metric} {entry['metrics'][metric]:.4f}, agreement "
              f"{entry['metrics']['agreement']:.4f}")
+    if qat.FORMAT in report["artifacts"] and "tflite_int8" in report["artifacts"]:
+        report["int8_quantization"] = {
+            "metric": metric, "qat_steps": p.qat_steps,
+            "post_training": report["artifacts"]["tflite_int8"][metric],
+            "quantization_aware": report["artifacts"][qat.FORMAT][metric]}
     atomic_write_json(tmp / layout.PARITY_FILE, report)
 
     for entry in artifacts:
@@ -196,6 +219,15 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         kind = "labels_file" if file_name.startswith("labels") else "vocab_file"
         out[kind] = f"{layout.LIVERI_DIR}/{file_name}"
     return out
+
+
+def _tflite_entry(tmp: Path, fmt: str, content: bytes, notes: dict[str, Any]) -> dict[str, Any]:
+    """Write the flatbuffer to its place; its manifest entry (specs as LiteRT reads them)."""
+    path = tmp / artifact_file(fmt)
+    path.write_bytes(content)
+    inputs, outputs = tflite.tensor_specs(content)
+    return {"format": fmt, "path": artifact_file(fmt), "signature": "features",
+            "inputs": inputs, "outputs": outputs, **notes}
 
 
 def _saved_model_entry(signatures: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ def export_command(args: argparse.Namespace) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         params.Override(key.strip(), value)
-    formats = parse_formats(args.formats, params.export.formats)
+    formats = parse_formats(args.formats, params.export.formats, params.export.qat_steps)
     name = args.name or registry.default_model_name(args.experiment)
     version_dir = export(params, logdir, Path(args.model_repo), name, formats)
     print(json.dumps({"version_dir": str(version_dir)}))

@@ -27,6 +27,10 @@ ARTIFACT_FILES = {
     "tflite_fp16": "liveri/model_fp16.tflite",
     "onnx": "liveri/model.onnx",
 }
+# Written only when asked for (`export.qat_steps` > 0): full int8 after quantization-aware training.
+OPTIONAL_ARTIFACT_FILES = {
+    "tflite_int8_qat": "liveri/model_int8_qat.tflite",
+}
 TEMP_PREFIX = ".tmp-"
 
 _VERSION_RE = re.compile(r"^\d+$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from liveri.params import Params
 
-ALL_FORMATS = (
+DEFAULT_FORMATS = (
     "saved_model",
     "tflite_float",
     "tflite_dynamic",
@@ -12,13 +12,19 @@ ALL_FORMATS = (
     "tflite_fp16",
     "onnx",
 )
+# tflite_int8_qat: full int8 after `qat_steps` steps of quantization-aware fine-tuning.
+ALL_FORMATS = (*DEFAULT_FORMATS, "tflite_int8_qat")
 
 
 def ExportParams() -> Params:
     p = Params()
-    p.Define("formats", list(ALL_FORMATS), "Artifacts to write (saved_model is always written).")
+    p.Define("formats", list(DEFAULT_FORMATS),
+             "Artifacts to write (saved_model is always written).")
     p.Define("calibration_examples", 200, "Training examples that calibrate full-int8 TFLite.")
     p.Define("parity_examples", 0, "Held-out examples the parity report uses; 0: all of them.")
+    p.Define("qat_steps", 0, "Quantization-aware fine-tuning steps (tfmot) before a second "
+             "full-int8 TFLite, tflite_int8_qat, beside the post-training one; 0: off.")
+    p.Define("qat_learning_rate", 1e-4, "Adam learning rate of the quantization-aware steps.")
     p.Define("onnx_opset", 17, "ONNX opset of the tf2onnx conversion.")
     p.Define("warmup_requests", 4, "Warmup requests written to assets.extra.")
     return p

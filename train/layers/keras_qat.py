@@ -23,14 +23,14 @@ from typing import Any
 from liveri.params import Params, _import_class
 
 
-def _QuantizedLayers(layer: Any) -> list[Any]:
+def QuantizedLayers(layer: Any) -> list[Any]:
     """Every Linear/Conv2D under `layer` (itself included), in a fixed order."""
     from liveri.train.layers.conv import Conv2D
     from liveri.train.layers.linear import Linear
 
     found = [layer] if isinstance(layer, (Linear, Conv2D)) else []
     for child in layer.children.values():
-        found.extend(_QuantizedLayers(child))
+        found.extend(QuantizedLayers(child))
     return found
 
 
@@ -64,14 +64,14 @@ def _Classes() -> tuple[type, type]:
         def get_weights_and_quantizers(self, layer: Any) -> list[tuple[Any, Any]]:
             return [(inner.w, quantizers.LastValueQuantizer(
                 num_bits=8, symmetric=True, narrow_range=False, per_axis=False))
-                for inner in _QuantizedLayers(layer.layer)]
+                for inner in QuantizedLayers(layer.layer)]
 
         def get_activations_and_quantizers(self, layer: Any) -> list:
             return []
 
         def set_quantize_weights(self, layer: Any, quantize_weights: list[Any]) -> None:
             # FProp reads `self.w`; during the wrapped call it reads the fake-quantized weight.
-            for inner, weight in zip(_QuantizedLayers(layer.layer), quantize_weights):
+            for inner, weight in zip(QuantizedLayers(layer.layer), quantize_weights):
                 inner.w = weight
 
         def set_quantize_activations(self, layer: Any, quantize_activations: list) -> None:
