@@ -8,6 +8,9 @@ and looks up tokens with the vocab (`liveri.tokenization`) and lays them out as 
 them; `postprocess_text` turns the model's scores back into the answer. What a text model reads
 and answers is named by the postprocessing kind: "punctuate" (the punctuator's source tokens ->
 a mark after each word) or "language_model" (<s> + tokens, scored against tokens + </s>).
+
+Audio: `preprocess_audio` turns waveforms into the log-mels and paddings a speech model's
+`features` signature takes (`liveri.audio`); `postprocess_ctc` decodes its per-frame log-probs.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from liveri import tokenization
+from liveri import audio, tokenization
 from liveri.tokenization import BOS_ID, EOS_ID, MARKS, SPACE, Tokenizer
 
 
@@ -185,3 +188,54 @@ def _text_task(post: dict[str, Any]) -> _TextTask:
         raise ValueError(f"postprocessing kind {post['kind']!r} is not a text kind "
                          f"(expected one of {sorted(_TEXT_TASKS)})")
     return _TEXT_TASKS[post["kind"]]
+
+
+# -- audio -----------------------------------------------------------------------------------
+
+AUDIO_INPUTS = ("features", "paddings")
+
+
+def preprocess_audio(spec: dict[str, Any], waveforms: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Waveforms (float samples in [-1, 1] at the spec's rate) -> the features signature's
+    inputs: log-mels [N, T, mel] and paddings [N, T] (1.0 = padded frame)."""
+    config = audio.LogMelConfig.from_spec(spec)
+    checked = [_checked_waveform(w, config) for w in waveforms]
+    features, paddings = audio.log_mel_batch(checked, config)
+    return dict(zip(AUDIO_INPUTS, (features, paddings), strict=True))
+
+
+def _checked_waveform(raw: Any, config: audio.LogMelConfig) -> np.ndarray:
+    x = np.asarray(raw)
+    rate = config.sample_rate
+    if x.dtype.kind != "f":
+        raise ValueError(f"waveform: expected float samples in [-1, 1] (16-bit PCM / 32768), "
+                         f"got dtype {x.dtype}")
+    if x.ndim != 1:
+        raise ValueError(f"waveform: expected one mono channel, shape [samples], got shape "
+                         f"{list(x.shape)}")
+    if len(x) < config.frame_length:
+        raise ValueError(f"waveform: {len(x)} samples is shorter than one frame "
+                         f"({config.frame_length} samples at {rate} Hz)")
+    if not np.all(np.isfinite(x)) or np.max(np.abs(x)) > 1.0:
+        raise ValueError(f"waveform: expected finite samples in [-1, 1], got values up to "
+                         f"{np.max(np.abs(x))}")
+    return x
+
+
+def postprocess_ctc(post: dict[str, Any], vocab: Sequence[str], scores: np.ndarray,
+                    paddings: np.ndarray) -> list[dict[str, Any]]:
+    """Per-frame log-probs [N, T', C] -> per example the greedy CTC transcript and the scores of
+    its real frames (ceil(real input frames / time_stride)), as `serving_default` decodes it."""
+    if post["kind"] != "ctc_greedy":
+        raise ValueError(f"postprocessing kind {post['kind']!r} is not ctc_greedy")
+    if scores.shape[-1] != len(vocab):
+        raise ValueError(f"the model scores {scores.shape[-1]} classes but the vocab has "
+                         f"{len(vocab)} tokens")
+    table = audio.decoding_table(vocab)
+    stride = int(post["time_stride"])
+    answers = []
+    for row, real in zip(scores, np.sum(paddings < 0.5, axis=1), strict=True):
+        frames = row[: -(-int(real) // stride)]
+        answers.append({"text": audio.greedy_ctc_text(frames, table, int(post["blank_id"])),
+                        "scores": frames.tolist()})
+    return answers

@@ -8,9 +8,10 @@ import wave
 import numpy as np
 import pytest
 from liveri.train.input.fortunes import fortune_files
-from liveri.train.input.log_mel import TOLERANCE, LogMelConfig, log_mel_numpy, log_mel_tf
+from liveri.train.input.log_mel import log_mel_tf
 from liveri.train.input.speech import SpeechInput
 
+from liveri.audio import TOLERANCE, LogMelConfig, log_mel_numpy
 from liveri.errors import UsageError
 
 pytestmark = pytest.mark.skipif(

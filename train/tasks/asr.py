@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from liveri.train.input import tokenizers
-from liveri.train.input.log_mel import TOLERANCE, log_mel_numpy
 from liveri.train.layers.conv import Conv2D
 from liveri.train.layers.ctc import CtcLoss
 from liveri.train.layers.linear import Linear
@@ -26,6 +25,7 @@ from liveri.train.layers.softmax import Softmax
 from liveri.train.layers.transformer import TransformerEncoder
 from liveri.train.tasks.base_task import BaseTask
 
+from liveri.audio import TOLERANCE, decoding_table, greedy_ctc_text, log_mel_batch
 from liveri.lazy import tf
 from liveri.params import Params
 
@@ -182,7 +182,7 @@ class CtcAsr(BaseTask):
         paddings = 1.0 - tf.sequence_mask(frames, tf.shape(features)[1], tf.float32)
         scores = self.ServeFeatures(features, paddings)["scores"]
         ids, _ = self.ctc.GreedyDecode(scores, self.OutputPaddings(paddings))
-        chars = tf.constant(_DecodingTable(inp.Tokenizer().vocab))
+        chars = tf.constant(decoding_table(inp.Tokenizer().vocab))
         pieces = tf.where(ids >= 0, tf.gather(chars, tf.maximum(ids, 0)), "")
         return {"text": tf.strings.reduce_join(pieces, axis=-1), "scores": scores}
 
@@ -213,21 +213,16 @@ class CtcAsr(BaseTask):
 
     def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """numpy log-mels (what a device computes), padded to the longest utterance."""
-        mels = [log_mel_numpy(w, inp.FeatureConfig()) for w in raw["waveform"]]
-        longest = max(1, max(len(m) for m in mels))
-        features = np.zeros((len(mels), longest, self.params.num_mel_bins), np.float32)
-        paddings = np.ones((len(mels), longest), np.float32)
-        for i, m in enumerate(mels):
-            features[i, : len(m)] = m
-            paddings[i, : len(m)] = 0.0
+        features, paddings = log_mel_batch(raw["waveform"], inp.FeatureConfig())
         return {"features": features, "paddings": paddings}
 
     def ParityAnswers(self, inp: Any, features: dict[str, np.ndarray], scores: np.ndarray,
                       raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
         """Greedy CTC transcripts of the scores, and their CER against the real transcripts."""
-        table = _DecodingTable(inp.Tokenizer().vocab)
+        table = decoding_table(inp.Tokenizer().vocab)
         frames = np.sum(features["paddings"][:, :: self.time_stride] < 0.5, axis=1)
-        answers = [greedy_ctc_text(scores[i, : frames[i]], table) for i in range(len(frames))]
+        answers = [greedy_ctc_text(scores[i, : frames[i]], table, BLANK_ID)
+                   for i in range(len(frames))]
         edits = sum(edit_distance(a, str(t)) for a, t in zip(answers, raw["text"]))
         chars = sum(len(str(t)) for t in raw["text"])
         return answers, {"cer": edits / max(chars, 1)}
@@ -238,13 +233,9 @@ class CtcAsr(BaseTask):
             "kind": "log_mel",
             "raw_input": {"name": "waveform", "dtype": "float32", "range": [-1.0, 1.0],
                           "sample_rate": c.sample_rate, "channels": 1},
-            "log_mel": {"frame_length": c.frame_length, "frame_step": c.frame_step,
-                        "fft_length": c.fft_length, "window": "periodic hann",
-                        "magnitude": "abs(rfft), no end padding", "num_mel_bins": c.num_mel_bins,
-                        "mel_scale": "htk", "lower_edge_hz": c.lower_edge_hz,
-                        "upper_edge_hz": c.upper_edge_hz, "log_offset": c.floor},
-            "numpy_reference": "liveri.train.input.log_mel.log_mel_numpy (agrees with the "
-                               f"graph's tf.signal version within {TOLERANCE})",
+            "log_mel": c.spec(),
+            "numpy_reference": "liveri.audio.log_mel_numpy (agrees with the graph's tf.signal "
+                               f"version within {TOLERANCE})",
             "frames": "1 + (samples - frame_length) // frame_step",
             "inputs": {"features": f"float32 [N, T, {c.num_mel_bins}] (zero-padded)",
                        "paddings": "float32 [N, T], 1.0 = padded frame"},
@@ -259,19 +250,6 @@ class CtcAsr(BaseTask):
 
     def AssetFiles(self, inp: Any) -> dict[str, str]:
         return {"vocab.txt": inp.VocabPath().read_text(encoding="utf-8")}
-
-
-def _DecodingTable(vocab: list[str]) -> list[str]:
-    """The text of each class id: specials (blank included) spell nothing, `▁` a space."""
-    return ["" if token in tokenizers.SPECIALS else token.replace(tokenizers.SPACE, " ")
-            for token in vocab]
-
-
-def greedy_ctc_text(log_probs: np.ndarray, table: list[str]) -> str:
-    """Best class per frame [T, C], repeats merged, blanks dropped, as text."""
-    best = np.argmax(log_probs, axis=-1)
-    keep = np.append(True, best[1:] != best[:-1]) & (best != BLANK_ID)
-    return "".join(table[i] for i in best[keep])
 
 
 def edit_distance(a: str, b: str) -> int:
