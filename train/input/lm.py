@@ -14,6 +14,6 @@ class LmInput(TextInput):
     VOCAB_NAME = "lm"
     LENGTH_KEYS = ("ids", "labels", "paddings")
 
-    def EncodeTf(self, text: Any) -> dict[str, Any]:
-        ids, labels, paddings = with_markers(self.Tokenizer().encode_tf(text))
+    def EncodeTf(self, texts: Any) -> dict[str, Any]:
+        ids, labels, paddings = with_markers(self.Tokenizer().encode_tf(texts))
         return {"ids": ids, "labels": labels, "paddings": paddings}

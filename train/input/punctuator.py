@@ -20,7 +20,7 @@ from liveri.train.input.text_input import TextInput, with_markers
 from liveri.lazy import tf
 from liveri.tokenization import MARKS, WORD_PATTERN, punctuator_source
 
-__all__ = ["MARKS", "PunctuatorInput", "mark_labels", "punctuator_source",
+__all__ = ["MARKS", "PunctuatorInput", "last_of_word_tf", "mark_labels", "punctuator_source",
            "punctuator_source_tf"]
 
 
@@ -30,6 +30,16 @@ def punctuator_source_tf(texts: Any) -> Any:
     words = tf.ragged.boolean_mask(pieces, tf.strings.regex_full_match(pieces, WORD_PATTERN))
     words = tf.strings.regex_replace(words, tokenizers.SPACE, "")
     return tf.strings.lower(tf.strings.reduce_join(words, axis=-1, separator=" "))
+
+
+def last_of_word_tf(word_of_token: Any) -> Any:
+    """Ragged [N, (T)] bool: the token is its word's last (the next one starts another word,
+    or the row ends). `word_of_token` [N, (T)] holds each token's word index."""
+    values = word_of_token.values
+    following = tf.concat([values[1:], [-1]], 0)
+    row_end = tf.equal(tf.range(1, tf.size(values, tf.int64) + 1),
+                       tf.gather(word_of_token.row_limits(), word_of_token.value_rowids()))
+    return word_of_token.with_values(tf.logical_or(tf.not_equal(values, following), row_end))
 
 
 def mark_labels(text: str) -> np.ndarray:
@@ -64,21 +74,23 @@ class PunctuatorInput(TextInput):
         return {"text": np.array([punctuator_source(t) for t in targets], dtype=object),
                 "target": np.array(targets, dtype=object)}
 
-    def EncodeTf(self, text: Any) -> dict[str, Any]:
+    def EncodeTf(self, texts: Any) -> dict[str, Any]:
         tok = self.Tokenizer()
-        pieces = tokenizers.WordTokenizer.pieces_tf(tf.reshape(text, [1]))
-        is_word = tf.strings.regex_full_match(pieces, WORD_PATTERN)
-        following = tf.concat([pieces[:, 1:], tf.fill([1, 1], "")], axis=1)
+        pieces = tokenizers.WordTokenizer.pieces_tf(texts)
+        ends = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(texts)[0], 1], ""))
+        following = tf.concat([pieces, ends], axis=1)[:, 1:]
         marks = tf.zeros_like(following, tf.int32)
         for index, mark in enumerate(MARKS[1:], start=1):
             marks += index * tf.cast(tf.equal(following, mark), tf.int32)
-        word_marks = tf.ragged.boolean_mask(marks, is_word)
-        src_pieces = tokenizers.WordTokenizer.pieces_tf(punctuator_source_tf(tf.reshape(text, [1])))
+        word_marks = tf.ragged.boolean_mask(marks, tf.strings.regex_full_match(pieces, WORD_PATTERN))
+        src_pieces = tokenizers.WordTokenizer.pieces_tf(punctuator_source_tf(texts))
         src_ids, word_of_token = tok.encode_pieces_tf(src_pieces)
-        src_ids, word_of_token = src_ids[0], word_of_token[0]
-        last_of_word = tf.not_equal(word_of_token, tf.concat([word_of_token[1:], [-1]], 0))
-        src_marks = tf.gather(word_marks[0], word_of_token) * tf.cast(last_of_word, tf.int32)
-        tgt_ids, tgt_labels, tgt_paddings = with_markers(tok.encode_tf(text))
-        return {"src_ids": src_ids, "src_paddings": tf.zeros(tf.shape(src_ids), tf.float32),
-                "src_marks": src_marks, "tgt_ids": tgt_ids, "tgt_labels": tgt_labels,
-                "tgt_paddings": tgt_paddings}
+        # Each token takes its word's mark (flat index: the word's row start + its index).
+        word_starts = tf.gather(word_marks.row_starts(), word_of_token.value_rowids())
+        token_marks = tf.gather(word_marks.values,
+                                word_starts + tf.cast(word_of_token.values, tf.int64))
+        last = tf.cast(last_of_word_tf(word_of_token).values, tf.int32)
+        tgt_ids, tgt_labels, tgt_paddings = with_markers(tok.encode_tf(texts))
+        return {"src_ids": src_ids, "src_paddings": tf.zeros_like(src_ids, tf.float32),
+                "src_marks": src_ids.with_values(token_marks * last), "tgt_ids": tgt_ids,
+                "tgt_labels": tgt_labels, "tgt_paddings": tgt_paddings}

@@ -159,10 +159,13 @@ class SpeechInput(TextInput):
         return {"waveform": waveforms, "text": np.array([r[1] for r in rows], dtype=object)}
 
     # -- pipeline ----------------------------------------------------------------------------
-    def SourceDataset(self, split: str) -> Any:
-        rows = self._Rows(split)
+    def EncodedDataset(self, split: str) -> Any:
+        """Utterances decoded and featurized one by one (audio does not batch before padding)."""
+        p, rows = self.params, self._Rows(split)
         paths = [str(self.SpeechDir() / r[0]) for r in rows]
-        return tf.data.Dataset.from_tensor_slices((paths, [r[1] for r in rows]))
+        utterances = tf.data.Dataset.from_tensor_slices((paths, [r[1] for r in rows]))
+        return utterances.map(self.EncodeTf, num_parallel_calls=p.num_parallel_calls,
+                              deterministic=p.deterministic or None)
 
     def FeaturesTf(self, waveform: Any) -> Any:
         """In-graph log-mel features [T, num_mel_bins] of a waveform [N] (float32 in [-1, 1])."""

@@ -13,6 +13,7 @@ import numpy as np
 from liveri.train.input import tokenizers
 from liveri.train.input.punctuator import (
     MARKS,
+    last_of_word_tf,
     mark_labels,
     punctuator_source,
     punctuator_source_tf,
@@ -29,18 +30,6 @@ from liveri.params import Params
 def _AtLeastOneColumn(ids: Any) -> Any:
     """ids [N, T] padded to T >= 1, so text without words still runs (every row all padding)."""
     return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]])
-
-
-def _LastOfWord(word_of_token: Any) -> Any:
-    """Ragged [N, (T)] bool: the token is its word's last (the next one starts another word,
-    or the row ends)."""
-    values = word_of_token.values
-    following = tf.concat([values[1:], [-1]], 0)
-    positions = tf.range(tf.size(values, tf.int64))
-    row_end = tf.reduce_any(
-        tf.equal(tf.expand_dims(positions, 1), tf.expand_dims(word_of_token.row_limits() - 1, 0)),
-        axis=1)
-    return word_of_token.with_values(tf.logical_or(tf.not_equal(values, following), row_end))
 
 
 class PunctuatorTagger(BaseTask):
@@ -109,7 +98,7 @@ class PunctuatorTagger(BaseTask):
         scores = self.ServeFeatures(dense_ids, paddings)["scores"]
         token_marks = tf.RaggedTensor.from_tensor(
             tf.cast(tf.argmax(scores, -1), tf.int32), lengths=ids.row_lengths())
-        word_marks = tf.ragged.boolean_mask(token_marks, _LastOfWord(word_of_token))
+        word_marks = tf.ragged.boolean_mask(token_marks, last_of_word_tf(word_of_token))
         plain = tf.strings.regex_replace(words, tokenizers.SPACE, "")
         marked = tf.strings.join([plain, tf.gather(tf.constant(MARKS), word_marks)])
         return {"text": tf.strings.reduce_join(marked, axis=-1, separator=" "),
