@@ -54,10 +54,9 @@ def run_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
 
     def train() -> dict[str, Any]:
-        from liveri.train.main import _strategy
         from liveri.train.trainer import Trainer
 
-        return Trainer(params, logdir, _strategy("one_device")).Train()
+        return Trainer(params, logdir).Train()
 
     metrics = _stage("train + evaluate", train)
 

@@ -11,17 +11,6 @@ from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json
 
 
-def _strategy(name: str):
-    import tensorflow as tf
-
-    if name == "one_device":
-        gpus = tf.config.list_logical_devices("GPU")
-        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise UsageError(f"--strategy: {name!r} needs --workers (multi_worker) or is unknown")
-
-
 def train_command(args: argparse.Namespace) -> int:
     from liveri.cli import experiment_params
 
@@ -30,9 +19,10 @@ def train_command(args: argparse.Namespace) -> int:
         from liveri.train.multi_worker import train_multi_worker
 
         return train_multi_worker(args, params)
+    from liveri.train.strategies import make_strategy
     from liveri.train.trainer import Trainer
 
-    trainer = Trainer(params, Path(args.logdir), _strategy(args.strategy))
+    trainer = Trainer(params, Path(args.logdir), make_strategy(args.strategy))
     metrics = trainer.Train()
     print(json.dumps(metrics, sort_keys=True))
     return 0

@@ -15,6 +15,7 @@ from liveri.train.layers import variational_noise
 from liveri.train.lr_schedules import LearningRate
 from liveri.train.progress import Progress
 from liveri.train.run_dir import check_or_write_params, load_params
+from liveri.train.strategies import make_strategy
 
 from liveri import layout
 from liveri.errors import UsageError
@@ -69,7 +70,7 @@ class Trainer:
         self.is_chief = is_chief
         # Where this worker writes: the logdir for the chief, a scratch directory for others.
         self.write_dir = self.logdir if is_chief else (scratch_dir or self.logdir / ".worker")
-        self.strategy = strategy or tf.distribute.OneDeviceStrategy("/cpu:0")
+        self.strategy = strategy or make_strategy("one_device")
         self.input = params.input.Instantiate()
         with self.strategy.scope():
             self.task = model_params(params).Instantiate()
