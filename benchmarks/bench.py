@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import numpy as np
 from liveri.benchmarks import plots, store
+from liveri.benchmarks.export_cost import artifact_bytes
 from liveri.benchmarks.inputs import tile_batch, warmup_examples
 from liveri.benchmarks.runners import TFLITE_THREADS, Runner, artifact_runners
 from liveri.benchmarks.server_bench import ServerPlan, bench_server
@@ -100,15 +101,6 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: dict[str, Any], pla
     atomic_write_json(out_dir / store.BENCH_FILE, bench)
     _keep_with_version(out_dir, version_dir, bench)
     return bench
-
-
-def artifact_bytes(version_dir: Path, item: dict[str, Any]) -> int:
-    """What the artifact weighs on disk; a SavedModel is its graph plus variables and assets."""
-    path = version_dir / item["path"]
-    if item["format"] != "saved_model":
-        return path.stat().st_size
-    parts = [path] + [f for d in ("variables", "assets") for f in (version_dir / d).rglob("*")]
-    return sum(f.stat().st_size for f in parts if f.is_file())
 
 
 def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], plan: BenchPlan,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def bench_command(args: argparse.Namespace) -> int:
     """Bench one version; prints where bench.json went and the headline figures."""
     from liveri.benchmarks.bench import BenchPlan, ServerChoice, run_bench
+    from liveri.benchmarks.export_cost import export_cost, render
     from liveri.benchmarks.versions import read_manifest, version_dir
 
     if args.server and args.no_server:
@@ -42,6 +44,7 @@ def bench_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     bench = run_bench(Path(args.model_repo), path, manifest, plan, server, out)
     print(json.dumps(headline(bench, out), indent=2))
+    print(render(export_cost(path, manifest)), file=sys.stderr)
     return 0
 
 
