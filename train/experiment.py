@@ -14,6 +14,15 @@ from liveri.budgets import ReleaseParams
 from liveri.params import Params
 
 
+def inherit_values(onto: Params, base: Params) -> Params:
+    """`onto` with every value `base` sets (but its class): how an experiment keeps another's
+    recipe while building a subclass of its task, e.g. the same model with one more head."""
+    for key, value in base.items():
+        if key != "cls":
+            onto.SetKey(key, value)
+    return onto
+
+
 class Experiment:
     name: str = ""
 

@@ -32,6 +32,4 @@ class DigitsDistilled(Digits):
         return p
 
     def Release(self) -> Params:
-        p = super().Release()
-        p.Set(max_bundle_bytes=100_000)
-        return p
+        return super().Release().Set(max_bundle_bytes=100_000)

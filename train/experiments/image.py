@@ -28,13 +28,11 @@ class Digits(Experiment):
         return DigitsInput.Params()
 
     def Train(self) -> Params:
-        p = super().Train()
-        p.Set(max_steps=1200, batch_size=64, learning_rate=3e-3, lr_schedule="cosine",
-              warmup_steps=50, checkpoint_every=200, eval_every=400, log_every=50)
-        return p
+        return super().Train().Set(
+            max_steps=1200, batch_size=64, learning_rate=3e-3, lr_schedule="cosine",
+            warmup_steps=50, checkpoint_every=200, eval_every=400, log_every=50)
 
     def Release(self) -> Params:
-        p = super().Release()
-        p.Set(latency_p99_ms=25.0, min_metric=0.97, max_int8_metric_drop=0.01,
-              max_bundle_bytes=500_000, min_server_qps=150.0, max_regression_pct=50.0)
-        return p
+        return super().Release().Set(
+            latency_p99_ms=25.0, min_metric=0.97, max_int8_metric_drop=0.01,
+            max_bundle_bytes=500_000, min_server_qps=150.0, max_regression_pct=50.0)

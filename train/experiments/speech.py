@@ -44,19 +44,15 @@ class Asr(Experiment):
         return p
 
     def Train(self) -> Params:
-        p = super().Train()
-        p.Set(max_steps=2500, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
-              warmup_steps=300, checkpoint_every=250, eval_every=500, log_every=50)
-        return p
+        return super().Train().Set(
+            max_steps=2500, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
+            warmup_steps=300, checkpoint_every=250, eval_every=500, log_every=50)
 
     def Export(self) -> Params:
-        p = super().Export()
-        p.calibration_examples = 100
-        return p
+        return super().Export().Set(calibration_examples=100)
 
     def Release(self) -> Params:
-        p = super().Release()
         # The main metric is CER (lower is better): min_metric is its upper bound.
-        p.Set(latency_p99_ms=200.0, min_metric=0.25, max_int8_metric_drop=0.05,
-              max_bundle_bytes=10_000_000, min_server_qps=10.0, max_regression_pct=50.0)
-        return p
+        return super().Release().Set(
+            latency_p99_ms=200.0, min_metric=0.25, max_int8_metric_drop=0.05,
+            max_bundle_bytes=10_000_000, min_server_qps=10.0, max_regression_pct=50.0)

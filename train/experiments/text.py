@@ -38,21 +38,17 @@ class Punctuator(Experiment):
         return p
 
     def Train(self) -> Params:
-        p = super().Train()
-        p.Set(max_steps=3000, batch_size=64, learning_rate=1e-3, lr_schedule="cosine",
-              warmup_steps=200, checkpoint_every=500, eval_every=1000, log_every=100)
-        return p
+        return super().Train().Set(
+            max_steps=3000, batch_size=64, learning_rate=1e-3, lr_schedule="cosine",
+            warmup_steps=200, checkpoint_every=500, eval_every=1000, log_every=100)
 
     def Export(self) -> Params:
-        p = super().Export()
-        p.parity_examples = 400
-        return p
+        return super().Export().Set(parity_examples=400)
 
     def Release(self) -> Params:
-        p = super().Release()
-        p.Set(latency_p99_ms=50.0, min_metric=0.6, max_int8_metric_drop=0.05,
-              max_bundle_bytes=5_000_000, min_server_qps=50.0, max_regression_pct=50.0)
-        return p
+        return super().Release().Set(
+            latency_p99_ms=50.0, min_metric=0.6, max_int8_metric_drop=0.05,
+            max_bundle_bytes=5_000_000, min_server_qps=50.0, max_regression_pct=50.0)
 
 
 @register("text.TransformerLm")
@@ -76,19 +72,15 @@ class TransformerLm(Experiment):
         return p
 
     def Train(self) -> Params:
-        p = super().Train()
-        p.Set(max_steps=4000, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
-              warmup_steps=200, checkpoint_every=500, eval_every=1000, log_every=100)
-        return p
+        return super().Train().Set(
+            max_steps=4000, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
+            warmup_steps=200, checkpoint_every=500, eval_every=1000, log_every=100)
 
     def Export(self) -> Params:
-        p = super().Export()
-        p.parity_examples = 300
-        return p
+        return super().Export().Set(parity_examples=300)
 
     def Release(self) -> Params:
-        p = super().Release()
         # The main metric is perplexity (lower is better): min_metric is its upper bound.
-        p.Set(latency_p99_ms=100.0, min_metric=8.0, max_int8_metric_drop=1.0,
-              max_bundle_bytes=10_000_000, min_server_qps=20.0, max_regression_pct=50.0)
-        return p
+        return super().Release().Set(
+            latency_p99_ms=100.0, min_metric=8.0, max_int8_metric_drop=1.0,
+            max_bundle_bytes=10_000_000, min_server_qps=20.0, max_regression_pct=50.0)
