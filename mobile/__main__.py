@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def raw_input(kind: str, args: argparse.Namespace) -> Any:
+def raw_input(bundle: Bundle, args: argparse.Namespace) -> Any:
     """The raw example from whichever flag was given, refusing one the bundle does not take."""
+    kind = bundle.input_kind
     wanted = _FLAG_OF_KIND.get(kind)
     if wanted is None or getattr(args, wanted) is None:
         how = schema.INPUT_FLAGS.get(kind, "an input this runner cannot read")
@@ -44,7 +45,7 @@ def raw_input(kind: str, args: argparse.Namespace) -> Any:
     if kind == "image":
         return read_npy(args.input_file)
     if kind == "audio":
-        return read_wav(args.wav)
+        return read_wav(args.wav, bundle.spec["preprocessing"]["raw_input"]["sample_rate"])
     return args.text
 
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         bundle = Bundle(args.bundle, num_threads=args.num_threads)
-        answer = bundle.predict(raw_input(bundle.input_kind, args))
+        answer = bundle.predict(raw_input(bundle, args))
     except UsageError as e:
         print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
         return 2

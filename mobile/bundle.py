@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from liveri.mobile import schema
 
-from liveri import processing
+from liveri import audio, processing
 from liveri.errors import UsageError
 from liveri.runtimes import TfliteModel
 from liveri.tokenization import Tokenizer
@@ -50,13 +50,15 @@ class Bundle:
         self.spec: dict[str, Any] = files.pop(schema.BUNDLE_JSON)
         self.labels = _read_labels(files, self.spec)
         self.tokenizer = _read_tokenizer(files, self.spec) if self.input_kind == "text" else None
+        self.vocab = _read_vocab(files, self.spec) if self.input_kind == "audio" else []
         self.model = TfliteModel(files[self.spec["model_file"]], num_threads=num_threads)
         self._check_model()
 
     @property
     def input_kind(self) -> str:
         """What raw input the bundle takes: `image`, `text` or `audio`."""
-        return self.spec["preprocessing"]["kind"]
+        kind = self.spec["preprocessing"]["kind"]
+        return schema.RAW_INPUT_KIND.get(kind, kind)
 
     def expects(self) -> str:
         """The raw input in words, for error messages."""
@@ -72,12 +74,18 @@ class Bundle:
             parts.append(f"dtype {raw['dtype']}")
         if "range" in raw:
             parts.append(f"values {raw['range'][0]}..{raw['range'][1]}")
+        if raw.get("channels") == 1:
+            parts.append("mono")
+        if "sample_rate" in raw:
+            parts.append(f"{raw['sample_rate']} Hz")
         return ", ".join(parts)
 
     def predict(self, x: Any) -> dict[str, Any]:
         """One raw example -> the decoded answer and its scores, as plain JSON-ready values."""
         if self.tokenizer is not None:
             return self._predict_text(self.tokenizer, x)
+        if self.input_kind == "audio":
+            return self._predict_audio(x)
         try:
             features = processing.preprocess(self.spec["preprocessing"], x)
         except ValueError as e:
@@ -112,6 +120,22 @@ class Bundle:
         (answer,) = processing.postprocess_text(post, tokenizer, batch, outputs)
         return answer
 
+    def _predict_audio(self, waveform: Any) -> dict[str, Any]:
+        """Log-mels computed here in numpy, the transcript decoded from the per-frame scores."""
+        post = self.spec["postprocessing"]
+        try:
+            features = processing.preprocess_audio(self.spec["preprocessing"], [waveform])
+        except ValueError as e:
+            raise InputError(f"{e}; this bundle takes {self.expects()}") from None
+        outputs = self.model(**features)
+        try:
+            (answer,) = processing.postprocess_ctc(post, self.vocab,
+                                                   outputs[post["scores_output"]],
+                                                   features["paddings"])
+        except ValueError as e:
+            raise BundleError(str(e)) from None
+        return answer
+
     def _check_model(self) -> None:
         """Refuse a model whose tensors are not the ones `bundle.json` describes."""
         for side, details in (("inputs", self.model.inputs), ("outputs", self.model.outputs)):
@@ -129,6 +153,15 @@ class Bundle:
                 raise BundleError(f"the model takes {sorted(self.model.inputs)} but "
                                   f"{self.spec['postprocessing']['kind']!r} text feeds "
                                   f"{sorted(fed)}")
+        elif self.input_kind == "audio":
+            if set(self.model.inputs) != set(processing.AUDIO_INPUTS):
+                raise BundleError(f"the model takes {sorted(self.model.inputs)} but log-mel "
+                                  f"audio feeds {sorted(processing.AUDIO_INPUTS)}")
+            try:
+                audio.LogMelConfig.from_spec(self.spec["preprocessing"])
+            except ValueError as e:
+                raise BundleError(f"{e}; this runner cannot compute this bundle's features") \
+                    from None
         elif len(self.model.inputs) != 1:
             raise BundleError(f"this runner feeds one input; the model takes "
                               f"{sorted(self.model.inputs)}")
@@ -200,6 +233,18 @@ def _read_tokenizer(files: dict[str, bytes], spec: dict[str, Any]) -> Tokenizer:
         raise BundleError(f"a text bundle needs a vocab file, but {schema.BUNDLE_JSON} names none")
     try:
         return processing.text_tokenizer(spec["preprocessing"], files[name].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BundleError(f"{name}: not a usable vocab ({e})") from None
+
+
+def _read_vocab(files: dict[str, bytes], spec: dict[str, Any]) -> list[str]:
+    """The (checksum-verified) vocab the decoder spells ids with: one token per line."""
+    name = spec.get("vocab_file")
+    if not name:
+        raise BundleError(f"an audio bundle needs a vocab file, but {schema.BUNDLE_JSON} names "
+                          f"none")
+    try:
+        return Tokenizer.from_text(files[name].decode("utf-8")).vocab
     except (ValueError, UnicodeDecodeError) as e:
         raise BundleError(f"{name}: not a usable vocab ({e})") from None
 
