@@ -155,8 +155,9 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             content, notes = qat.convert(params, qat_task, inp, calibration, float_inputs)
             artifacts.append(_tflite_entry(tmp, fmt, content, notes))
             timings[fmt] = time.perf_counter() - t0
-            _log(f"{fmt} written ({timings[fmt]:.1f}s, {len(content)} bytes, loss "
-                 f"{notes['qat']['first_loss']:.4f} -> {notes['qat']['last_loss']:.4f})")
+            first, last = notes["qat"]["loss_first_tenth"], notes["qat"]["loss_last_tenth"]
+            _log(f"{fmt} written ({timings[fmt]:.1f}s, {len(content)} bytes, mean loss of "
+                 f"the first and last tenth of steps {first:.4f} -> {last:.4f})")
         elif fmt == "onnx":
             t0 = time.perf_counter()
             artifacts.append(_onnx(tmp, p.onnx_opset, task.onnx_signature))

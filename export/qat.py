@@ -99,7 +99,7 @@ def fine_tune(wrapper: Any, batches: Iterator[dict[str, Any]], steps: int,
     optimizer = tf_keras.optimizers.Adam(learning_rate)
     variables = task.trainable_variables
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # text batches vary in length
     def step(batch: dict[str, Any]) -> Any:
         with tf.GradientTape() as tape:
             loss = wrapper({"batch": batch}, training=True)
@@ -142,7 +142,9 @@ def convert(params: Params, task: Any, inp: Any,
         save_features(wrapper, task.ExportSignatures(inp)["features"], tmp)
         content, notes = tflite.convert(tmp, "tflite_int8", "features", calibration,
                                         float_inputs=float_inputs)
+    tenth = max(1, len(losses) // 10)
     notes["qat"] = {"steps": p.qat_steps, "learning_rate": p.qat_learning_rate,
-                    "batch_size": t.batch_size, "first_loss": losses[0],
-                    "last_loss": losses[-1]}
+                    "batch_size": t.batch_size,
+                    "loss_first_tenth": float(np.mean(losses[:tenth])),
+                    "loss_last_tenth": float(np.mean(losses[-tenth:]))}
     return content, notes
