@@ -109,7 +109,7 @@ class BatchingConfig:
 
 
 class _Task:
-    __slots__ = ("inputs", "size", "key", "deadline", "done", "outputs", "error", "taken")
+    __slots__ = ("inputs", "size", "key", "deadline", "done", "outputs", "error", "taken", "lead")
 
     def __init__(self, inputs: dict[str, np.ndarray], size: int, key: tuple,
                  deadline: float | None) -> None:
@@ -121,7 +121,8 @@ class _Task:
         self.done.acquire()
         self.outputs: dict[str, np.ndarray] | None = None
         self.error: ServingError | None = None
-        self.taken = False
+        self.taken = False  # in a batch
+        self.lead = False  # its own thread runs its batch (no other batch may take it)
 
     def finish(self, outputs: dict[str, np.ndarray] | None, error: ServingError | None) -> None:
         self.outputs = outputs
@@ -192,7 +193,13 @@ def _unpad(value: np.ndarray, lengths: dict[int, int], own: dict[int, int]) -> n
 
 
 class BatchScheduler:
-    """One queue and its batch threads, in front of one signature of one loaded version."""
+    """One queue in front of one signature of one loaded version, run by the requests' threads.
+
+    There are no batch threads: a request that finds fewer than `num_batch_threads` batches
+    running leads one, built around itself, in its own thread, then hands the lead to the oldest
+    request still waiting. A lone request so runs the model with no thread hand-off, as an
+    unbatched one does; under load each batch costs one wake-up plus one per request it answers.
+    """
 
     def __init__(self, run: RunFn, config: BatchingConfig,
                  on_batch: Callable[[int], None] = lambda size: None,
@@ -204,20 +211,11 @@ class BatchScheduler:
         self._cond = threading.Condition()
         self._queue: deque[_Task] = deque()
         self._queued = 0  # examples waiting
+        self._leaders = 0  # batches being gathered or run
         self._stopped = False
-        self._threads: list[threading.Thread] = []
-        self._ensure_threads(config.options)
-
-    def _ensure_threads(self, options: BatchingOptions) -> None:
-        self._threads = [t for t in self._threads if t.is_alive()]
-        while len(self._threads) < options.num_batch_threads:
-            thread = threading.Thread(target=self._work, args=(len(self._threads),),
-                                      name="liveri-batch", daemon=True)
-            self._threads.append(thread)
-            thread.start()
 
     def submit(self, inputs: dict[str, np.ndarray], deadline: float | None) -> dict[str, np.ndarray]:
-        """Queue the request, wait for its batch, return its slice of the outputs."""
+        """Queue the request, wait for (or lead) its batch, return its slice of the outputs."""
         options = self._config.options
         keyed = _batch_key(inputs, options.pad_variable_length_inputs)
         if keyed is None:
@@ -237,62 +235,74 @@ class BatchScheduler:
                 raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                    "The batch scheduling queue to which this task was submitted "
                                    "is full")
-            if len(self._threads) != options.num_batch_threads:
-                self._ensure_threads(options)
             self._queue.append(task)
             self._queued += size
-            # Waking every batch thread for one task costs GIL hand-offs; only a thread
-            # gathering a batch until its timeout needs to hear of each arrival.
+            if self._leaders < options.num_batch_threads:
+                self._leaders += 1
+                task.lead = True
             if options.batch_timeout_micros:
-                self._cond.notify_all()
-            else:
-                self._cond.notify()
+                self._cond.notify_all()  # leaders gathering a batch count each arrival
         self._on_queue(self._queued)
-        timeout = -1 if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if not task.done.acquire(timeout=timeout):
-            with self._cond:
-                if not task.taken:  # still queued: leave without costing model time
-                    self._queue.remove(task)
-                    self._queued -= size
-                    raise _deadline_error()
-            task.done.acquire()  # already running: its answer comes shortly
+        if task.lead or self._wait(task):
+            self._lead(task)
         if task.error is not None:
             raise task.error
         return task.outputs  # type: ignore[return-value]
 
+    def _wait(self, task: _Task) -> bool:
+        """Wait until the task is answered (False) or handed the lead (True)."""
+        timeout = -1 if task.deadline is None else max(task.deadline - time.monotonic(), 0.0)
+        if not task.done.acquire(timeout=timeout):
+            with self._cond:
+                if not task.lead and not task.taken:  # still queued: leave, costing no model time
+                    self._queue.remove(task)
+                    self._queued -= task.size
+                    raise _deadline_error()
+            task.done.acquire()  # led (its batch drops it unrun) or running: comes shortly
+        return task.lead
+
     def stop(self) -> None:
-        """Let the batch threads finish what is queued and exit."""
+        """Refuse new requests; those queued still run (each leader hands the lead on)."""
         with self._cond:
             self._stopped = True
-            self._cond.notify_all()
+            self._cond.notify_all()  # leaders gathering a batch close it now
 
-    def _take_batch(self, index: int) -> list[_Task] | None:
+    def _lead(self, own: _Task) -> None:
+        """Gather and run the batch that starts with `own`, then pass the lead on."""
+        try:
+            self._run_batch(self._take_batch(own))
+        finally:
+            with self._cond:
+                waiting = next((t for t in self._queue if not t.lead), None)
+                if waiting is not None and self._leaders <= self._config.options.num_batch_threads:
+                    waiting.lead = True
+                    waiting.done.release()
+                else:
+                    self._leaders -= 1
+
+    def _take_batch(self, own: _Task) -> list[_Task]:
+        """`own` and the queued requests that can share its batch, oldest first, once the batch
+        is full or `own` has waited `batch_timeout_micros`. Other leaders' requests stay theirs."""
         with self._cond:
-            while True:
-                options = self._config.options
-                if index >= options.num_batch_threads and not self._stopped:
-                    self._cond.notify()  # pass on a wake-up meant for a thread that stays
-                    return None
-                if self._queue:
-                    break
-                if self._stopped:
-                    return None
-                self._cond.wait()
-            first = self._queue[0]
+            options = self._config.options
+
+            def joins(task: _Task) -> bool:
+                return task is own or (task.key == own.key and not task.lead)
+
             if options.batch_timeout_micros > 0:
                 close_at = time.monotonic() + options.batch_timeout_micros / 1e6
                 while not self._stopped:
-                    ready = sum(t.size for t in self._queue if t.key == first.key)
+                    ready = sum(t.size for t in self._queue if joins(t))
                     remaining = close_at - time.monotonic()
                     if ready >= options.max_batch_size or remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                if not self._queue:
-                    return []
-                first = self._queue[0]
-            batch, rest, size = [], deque(), 0
+            batch, rest, size = [own], deque(), own.size
+            own.taken = True
             for task in self._queue:
-                if task.key == first.key and size + task.size <= options.max_batch_size:
+                if task is own:
+                    continue
+                if joins(task) and size + task.size <= options.max_batch_size:
                     batch.append(task)
                     size += task.size
                     task.taken = True
@@ -302,14 +312,6 @@ class BatchScheduler:
             self._queued -= size
         self._on_queue(self._queued)
         return batch
-
-    def _work(self, index: int) -> None:
-        while True:
-            batch = self._take_batch(index)
-            if batch is None:
-                return
-            if batch:
-                self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Task]) -> None:
         now = time.monotonic()

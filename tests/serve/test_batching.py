@@ -73,6 +73,38 @@ def test_concurrent_requests_run_as_one_batch_and_get_their_own_rows():
     assert sum(model.batches) == 16 and len(model.batches) < 8
 
 
+def test_a_lone_request_runs_the_model_in_its_own_thread():
+    threads = []
+
+    def model(inputs):
+        threads.append(threading.get_ident())
+        return {"y": inputs["x"] + 1}
+
+    scheduler = BatchScheduler(model, BatchingConfig(BatchingOptions(num_batch_threads=2)))
+    for _ in range(3):
+        np.testing.assert_array_equal(scheduler.submit({"x": np.ones(2)}, None)["y"], [2, 2])
+    scheduler.stop()
+    assert threads == [threading.get_ident()] * 3  # no hand-off to another thread
+
+
+def test_requests_queued_behind_a_running_batch_run_together_next():
+    model = Model()
+    model.gate.clear()
+    scheduler = BatchScheduler(model, BatchingConfig(BatchingOptions(num_batch_threads=1)))
+    first = threading.Thread(target=scheduler.submit, args=({"x": np.ones(1)}, None))
+    first.start()
+    time.sleep(0.1)  # the only batch slot is now held by `first`, stuck in the model
+    threading.Timer(0.3, model.gate.set).start()
+    results, errors = concurrently(
+        lambda i: scheduler.submit({"x": np.full((1, 2), i, np.float32)}, None), 6)
+    first.join()
+    scheduler.stop()
+    assert errors == [None] * 6
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result["y"], np.full((1, 2), 2 * i + 1, np.float32))
+    assert model.batches == [1, 6]  # the queued six ran as one batch, led by one of them
+
+
 def test_batches_are_padded_to_allowed_sizes():
     model = Model()
     options = BatchingOptions(max_batch_size=8, allowed_batch_sizes=(4, 8), num_batch_threads=1)
