@@ -32,6 +32,17 @@ def test_transformer_encoder_shapes_dtypes_and_padding_invariance():
                                atol=1e-5)
 
 
+def test_transformer_encoder_read_causally_ignores_the_future_with_the_same_weights():
+    encoder = _encoder()
+    x = np.random.default_rng(1).normal(size=(2, 6, 6)).astype(np.float32)
+    later = x.copy()
+    later[:, 4:] += 3.0
+    causal, causal_later = encoder(x, causal=True).numpy(), encoder(later, causal=True).numpy()
+    np.testing.assert_allclose(causal[:, :4], causal_later[:, :4], atol=1e-5)
+    assert not np.allclose(causal[:, 4:], causal_later[:, 4:], atol=1e-3)
+    assert not np.allclose(encoder(x).numpy()[:, :4], encoder(later).numpy()[:, :4], atol=1e-3)
+
+
 def test_transformer_encoder_layer_mixed_precision_keeps_float32_weights():
     p = TransformerEncoderLayer.Params().Set(model_dims=8, num_heads=2, fprop_dtype="bfloat16")
     layer = p.Instantiate()

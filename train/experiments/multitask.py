@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from liveri.train.experiment import inherit_values
 from liveri.train.experiments.image import Digits
+from liveri.train.experiments.text import Punctuator
 from liveri.train.tasks.multitask import MultiTaskImageClassifier
+from liveri.train.tasks.punctuator_lm import PunctuatorLm
 
 from liveri.params import Params
 from liveri.registry import register
@@ -14,11 +17,18 @@ class DigitsMultiTask(Digits):
     """image.Digits' conv trunk with two heads: the digit (main, exported) and its parity."""
 
     def Task(self) -> Params:
-        p = MultiTaskImageClassifier.Params()
-        for key, value in super().Task().items():  # the same trunk as image.Digits
-            if key != "cls":
-                p.SetKey(key, value)
+        p = inherit_values(MultiTaskImageClassifier.Params(), super().Task())
         p.name = "digits_multitask"
-        p.Set(aux_name="parity", aux_labels=["even", "odd"],
-              aux_of_class=[0, 1, 0, 1, 0, 1, 0, 1, 0, 1], task_weights=(1.0, 0.5))
-        return p
+        return p.Set(aux_name="parity", aux_labels=["even", "odd"],
+                     aux_of_class=[0, 1, 0, 1, 0, 1, 0, 1, 0, 1], task_weights=(1.0, 0.5))
+
+
+@register("text.PunctuatorLmMultiTask")
+class PunctuatorLmMultiTask(Punctuator):
+    """text.Punctuator's encoder shared with a word-level language model of the punctuated
+    prose (the same weights run causally): punctuation is the main, exported head."""
+
+    def Task(self) -> Params:
+        p = inherit_values(PunctuatorLm.Params(), super().Task())
+        p.name = "punctuator_lm"
+        return p.Set(task_weights=(1.0, 0.5))

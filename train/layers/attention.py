@@ -101,9 +101,12 @@ class MultiHeadAttention(BaseLayer):
 
     # -- full sequences --------------------------------------------------------------------
     def FProp(
-        self, query: Any, source: Any = None, paddings: Any = None, training: bool = False
+        self, query: Any, source: Any = None, paddings: Any = None, training: bool = False,
+        causal: bool = False,
     ) -> Any:
-        """Attention output [B, T, input_dims]; see the class doc for the arguments."""
+        """Attention output [B, T, input_dims]; see the class doc for the arguments. `causal`
+        masks the future in this call even when the params do not (one set of weights run both
+        ways, as a multi-task model sharing an encoder with a language model does)."""
         p = self.params
         query = self.CastToCompute(query)
         source = query if source is None else self.CastToCompute(source)
@@ -111,9 +114,9 @@ class MultiHeadAttention(BaseLayer):
         masks = []
         if paddings is not None:
             masks.append(PaddingMask(paddings))
-        if p.causal:
-            causal = CausalMask(tf.shape(query)[1], tf.shape(source)[1])
-            masks.append(tf.expand_dims(tf.expand_dims(causal, 0), 0))
+        if p.causal or causal:
+            future = CausalMask(tf.shape(query)[1], tf.shape(source)[1])
+            masks.append(tf.expand_dims(tf.expand_dims(future, 0), 0))
         mask = None
         for m in masks:
             mask = m if mask is None else tf.maximum(mask, m)

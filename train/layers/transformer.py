@@ -78,10 +78,12 @@ class TransformerEncoderLayer(BaseLayer):
             model_dims=p.model_dims, hidden_dims=p.hidden_dims or 4 * p.model_dims,
             relu_dropout=p.relu_dropout.Copy(), residual_dropout=p.residual_dropout.Copy()))
 
-    def FProp(self, x: Any, paddings: Any = None, training: bool = False) -> Any:
-        """paddings [B, T]: 1.0 at padded positions, which no position attends to."""
+    def FProp(self, x: Any, paddings: Any = None, training: bool = False,
+              causal: bool = False) -> Any:
+        """paddings [B, T]: 1.0 at padded positions, which no position attends to; `causal`:
+        position t attends only to positions <= t."""
         x = self.CastToCompute(x)
-        y = self.atten(self.atten_norm(x), paddings=paddings, training=training)
+        y = self.atten(self.atten_norm(x), paddings=paddings, training=training, causal=causal)
         x = x + self.atten_dropout(y, training=training)
         return self.ffn(x, training=training)
 
@@ -123,7 +125,9 @@ class TransformerEncoder(BaseLayer):
                 input_dims=p.input_dims, output_dims=p.model_dims))
         _CreateStack(self, p)
 
-    def FProp(self, inputs: Any, paddings: Any = None, training: bool = False) -> Any:
+    def FProp(self, inputs: Any, paddings: Any = None, training: bool = False,
+              causal: bool = False) -> Any:
+        """`causal`: every layer attends only to the past (the stack read as a decoder)."""
         x = self.CastToCompute(inputs)
         if self.input_proj is not None:
             x = self.input_proj(x)
@@ -131,7 +135,7 @@ class TransformerEncoder(BaseLayer):
         x = x + self.position(Positions(shape[0], shape[1]))
         x = self.input_dropout(x, training=training)
         for layer in self.layers:
-            x = layer(x, paddings=paddings, training=training)
+            x = layer(x, paddings=paddings, training=training, causal=causal)
         return self.final_norm(x)
 
 
