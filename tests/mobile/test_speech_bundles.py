@@ -215,3 +215,31 @@ def test_wav_the_model_does_not_take_exits_2_saying_what_it_expects(speech, utte
     result = run(bundle, "--text", "hello")
     assert result.returncode == 2
     assert "this bundle takes audio input: pass --wav FILE.wav" in result.stderr
+
+
+def test_benchmark_runs_each_tflite_variant_at_1_and_2_threads(speech, served) -> None:
+    """`liveri bench` times the bundled variants on LiteRT from the version's warmup requests
+    (raw waveforms), with the log-mels a device computes."""
+    from liveri.benchmarks.inputs import tile_batch, warmup_examples
+    from liveri.benchmarks.runners import artifact_runners
+
+    from liveri import manifest
+
+    version = speech["repo"] / MODEL / "1"
+    skipped: dict[str, str] = {}
+    runners = {r.key: r for r in artifact_runners(version, manifest.read(version), skipped)}
+    assert skipped == {}
+    assert {f"{fmt}/{t}t" for fmt in FORMATS for t in (1, 2)} <= set(runners)
+    examples = tile_batch(warmup_examples(version), 2)
+    # LiteRT's batch is as wide as its longest utterance: the SavedModel is given that width too
+    # (wider padding moves the last frame's scores through the convolutions' bias).
+    longest = int(max(examples["lengths"]))
+    examples["waveform"] = examples["waveform"][:, :longest]
+    reference = runners["saved_model"].bind(examples)()["scores"].numpy()
+    frames = -(-LogMelConfig().num_frames(longest) // 4)
+    for fmt in FORMATS:
+        for threads in (1, 2):
+            scores = runners[f"{fmt}/{threads}t"].bind(examples)()["scores"]
+            assert scores.shape == (2, frames, reference.shape[-1])
+            if fmt == "tflite_float":
+                np.testing.assert_allclose(scores, reference[:, :frames], atol=1e-3)
