@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     batching.add_argument("--batching_parameters_file",
                           help="TF Serving BatchingParameters text proto (reloaded on change)")
 
+    tf = parser.add_argument_group("tensorflow")
+    tf.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                    help="threads one TensorFlow op may use (0: TensorFlow's choice)")
+    tf.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                    help="TensorFlow ops run at a time (0: TensorFlow's choice)")
+
 
 def warn_unknown(unknown: list[str]) -> None:
     """Warn once per flag we do not implement; TF Serving scripts must still start."""

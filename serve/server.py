@@ -29,6 +29,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from liveri.serve import config as config_lib
+from liveri.serve import tf_threads
 from liveri.serve.artifacts import TENSORFLOW, load_artifact
 from liveri.serve.batching import BatchingConfig, BatchScheduler, read_batching_parameters_file
 from liveri.serve.grpc_service import (
@@ -103,6 +104,8 @@ class ModelServer:
         prefer_tflite_model: bool = False,
         rest_api_timeout_in_ms: int = 30000,
         grpc_workers: int = GRPC_WORKERS,
+        tensorflow_intra_op_parallelism: int = 0,
+        tensorflow_inter_op_parallelism: int = 0,
     ) -> None:
         self._model_repo = model_repo
         self._model_config_file = model_config_file
@@ -124,6 +127,7 @@ class ModelServer:
         self._prefer_tflite = prefer_tflite_model
         self._rest_timeout = rest_api_timeout_in_ms / 1000 if rest_api_timeout_in_ms > 0 else None
         self._grpc_workers = grpc_workers
+        self._tf_parallelism = (tensorflow_intra_op_parallelism, tensorflow_inter_op_parallelism)
 
         self.metrics = ServingMetrics()
         self._batching = BatchingConfig(
@@ -233,6 +237,7 @@ class ModelServer:
         if not specs:
             raise UsageError(f"no models found in {self._model_repo or self._model_config_file}: "
                              "expected REPO/MODEL/VERSION/saved_model.pb with VERSION all digits")
+        tf_threads.set_parallelism(*self._tf_parallelism)
         self.manager.set_specs(specs)
         self.manager.reconcile()
         failed = [s.name for s in specs if not self.manager.is_available(s.name)]

@@ -32,12 +32,15 @@ def test_tensorflow_model_server_flags_parse(capsys):
     args = flags.parse_args([
         "--port=9000", "--rest_port=9001", "--model_name=hp2", "--model_base_path=/m/hp2",
         "--enable_batching", "--file_system_poll_wait_seconds=5",
-        "--tensorflow_session_parallelism=2", "--enable_model_warmup=true"])
+        "--tensorflow_session_parallelism=2", "--enable_model_warmup=true",
+        "--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=3"])
     assert (args.port, args.rest_api_port, args.model_name) == (9000, 9001, "hp2")
+    assert (args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism) == (1, 3)
     assert args.enable_batching is True and args.file_system_poll_wait_seconds == 5
     assert args.host == "127.0.0.1" and args.metrics_port == 8502
     warnings = capsys.readouterr().err
     assert "--tensorflow_session_parallelism" in warnings and "--enable_model_warmup" in warnings
+    assert "_op_parallelism" not in warnings
     assert flags.parse_args(["--enable_batching=false"]).enable_batching is False
 
 
@@ -53,15 +56,18 @@ def test_no_models_is_a_usage_error(tmp_path):
 def test_serves_in_the_foreground_until_sigterm(model_repo):
     process = subprocess.Popen(
         [sys.executable, "-c", RUNNER, "--model_repo", model_repo, "--port=0",
-         "--rest_api_port=0", "--metrics_port=0", "--enable_batching"],
+         "--rest_api_port=0", "--metrics_port=0", "--enable_batching",
+         "--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=2"],
         cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
-        port = None
+        port, lines = None, []
         for line in process.stderr:
+            lines.append(line)
             if line.startswith("liveri serve: gRPC on"):
                 port = int(line.split(":")[2].split(",")[0])
                 break
         assert port, "server did not report its port"
+        assert any("TensorFlow thread pools: intra-op 1, inter-op 2" in x for x in lines)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{port}"))
         pixels = sample_pixels(3)
