@@ -84,21 +84,23 @@ def to_ndarray(name: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
     dtype = NUMPY_DTYPES.get(proto.dtype)
     if dtype is None:
         raise invalid(f"input '{name}' has unsupported dtype {dtype_name(proto.dtype)}")
-    if proto.tensor_shape.unknown_rank:
+    shape_proto = proto.tensor_shape
+    if shape_proto.unknown_rank:
         raise invalid(f"input '{name}' must have a fully defined shape, got unknown rank")
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
-    if any(d < 0 for d in shape):
+    shape = tuple([d.size for d in shape_proto.dim])
+    if shape and min(shape) < 0:
         raise invalid(f"input '{name}' must have a fully defined shape, got {shape_text(shape)}")
     count = check_size(name, shape, dtype.itemsize)
-    if proto.tensor_content:
+    content = proto.tensor_content  # each read of the field copies it: read it once
+    if content:
         if proto.dtype == types_pb2.DT_STRING:
             raise invalid(f"input '{name}': DT_STRING tensors cannot use tensor_content")
-        if len(proto.tensor_content) != count * dtype.itemsize:
+        if len(content) != count * dtype.itemsize:
             raise invalid(
-                f"input '{name}': tensor_content holds {len(proto.tensor_content)} bytes but shape "
+                f"input '{name}': tensor_content holds {len(content)} bytes but shape "
                 f"{shape_text(shape)} of {dtype_name(proto.dtype)} needs {count * dtype.itemsize}"
             )
-        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
+        return np.frombuffer(content, dtype=dtype).reshape(shape)
     values = getattr(proto, _VALUE_FIELD[proto.dtype])
     given = len(values)
     if given > count:
