@@ -203,10 +203,25 @@ def _use_serve_dir(serve_dir: str) -> None:
     liveri.serve = module  # type: ignore[attr-defined]
 
 
+def _set_tf_threads(intra_op: int, inter_op: int) -> None:
+    """TensorFlow's thread pools in this process (0: its choice), as the server's flags set them.
+
+    Set directly rather than through the server, so a baseline build without the flags runs
+    with the same pools as the current one and as the in-process floor.
+    """
+    import tensorflow as tf
+
+    if intra_op:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    if inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
 def _server_process(plan: dict[str, Any], conn: Any) -> None:
     """Child: start every server in `plan["servers"]`, send their ports, stop when told."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        _set_tf_threads(*plan["tf_threads"])
         if plan.get("serve_dir"):
             _use_serve_dir(plan["serve_dir"])
         ports, stops = {}, []
@@ -385,6 +400,8 @@ def _single_model_repo(folder: str, version_dir: Path, name: str) -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement and the three figures, as the JSON written to `--out`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf_threads = (args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
+    _set_tf_threads(*tf_threads)  # the in-process floors run with the servers' thread pools
     work = tempfile.mkdtemp(prefix="serve_overhead_")
     version_dir = newest_version(args.model_repo, args.name)
     inputs = example_inputs(version_dir)
@@ -413,10 +430,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     builds = {"server": None}
     if args.baseline_serve:
         builds["baseline"] = os.path.abspath(args.baseline_serve)
-    plans = [{"host": "127.0.0.1", "servers": {"echo": {"kind": "echo"},
-                                               "echo_aio": {"kind": "echo_aio"}}}]
+    plans = [{"host": "127.0.0.1", "tf_threads": tf_threads,
+               "servers": {"echo": {"kind": "echo"}, "echo_aio": {"kind": "echo_aio"}}}]
     for prefix, serve_dir in builds.items():
-        plans.append({"host": "127.0.0.1", "serve_dir": serve_dir,
+        plans.append({"host": "127.0.0.1", "serve_dir": serve_dir, "tf_threads": tf_threads,
                       "servers": model_servers(prefix)})
 
     floors = {
@@ -476,6 +493,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "repeats": args.repeats, "seconds": args.seconds, "cpus": os.cpu_count(),
         "batching": {"max_batch_size": IN_FLIGHT, "batch_timeout_micros": args.batch_timeout_micros,
                      "num_batch_threads": args.num_batch_threads},
+        "tensorflow_threads": {"intra_op": tf_threads[0], "inter_op": tf_threads[1]},
         "slow_model": {"width": args.slow_width, "layers": args.slow_layers},
         "goals": {"overhead_ms": GOAL_OVERHEAD_MS,
                   "throughput_fraction_of_echo": GOAL_THROUGHPUT_FRACTION,
@@ -490,7 +508,10 @@ def table(result: dict[str, Any]) -> str:
     """The figures and their floors, one line each, for the terminal."""
     m, f = result["medians"], result["floors"]
     lines = [f"serve overhead: {result['model']} v{result['version']}, median of "
-             f"{result['repeats']} rounds, {result['cpus']} CPUs",
+             f"{result['repeats']} rounds, {result['cpus']} CPUs, batching threads "
+             f"{result['batching']['num_batch_threads']}, TF intra-op/inter-op threads "
+             f"{result['tensorflow_threads']['intra_op'] or 'default'}/"
+             f"{result['tensorflow_threads']['inter_op'] or 'default'}",
              f"  floor  echo (sync grpc) p50        {m['echo p50_ms']:8.3f} ms",
              f"  floor  echo (grpc.aio) p50         {m['echo_aio p50_ms']:8.3f} ms",
              f"  floor  in-process signature p50    {f['in_process_p50_ms']:8.3f} ms",
@@ -529,6 +550,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--slow_layers", type=int, default=4)
     parser.add_argument("--batch_timeout_micros", type=int, default=0)
     parser.add_argument("--num_batch_threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                        help="TF intra-op threads in the servers and the in-process floor "
+                        "(0: TensorFlow's choice)")
+    parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                        help="TF inter-op threads, likewise")
     parser.add_argument("--baseline_serve", help="also measure the serve/ code in this folder")
     parser.add_argument("--quick", action="store_true",
                         help="a tiny run that only checks the benchmark works")
