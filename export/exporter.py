@@ -32,7 +32,7 @@ from liveri.params import Params
 
 
 def parse_formats(text: str | None, default: list[str], qat_steps: int = 0) -> list[str]:
-    """The formats to write, saved_model first; `qat_steps` > 0 adds tflite_int8_qat."""
+    """The formats to write, saved_model first; `qat_steps` > 0 adds tflite_int8_qat, last."""
     formats = [f.strip() for f in text.split(",")] if text else list(default)
     unknown = [f for f in formats if f not in ALL_FORMATS]
     if unknown:
@@ -40,12 +40,12 @@ def parse_formats(text: str | None, default: list[str], qat_steps: int = 0) -> l
                          f"comma-separated subset of {','.join(ALL_FORMATS)}")
     if qat_steps < 0:
         raise UsageError(f"export.qat_steps: expected a number of steps >= 0, got {qat_steps}")
-    if qat_steps and qat.FORMAT not in formats:
-        formats.append(qat.FORMAT)
     if qat.FORMAT in formats and not qat_steps:
         raise UsageError(f"--formats {qat.FORMAT}: needs quantization-aware steps; expected "
                          "--set export.qat_steps=N with N > 0")
-    return ["saved_model"] + [f for f in formats if f != "saved_model"]
+    # QAT last: it imports tfmot, which sets TF_USE_LEGACY_KERAS for this process (and tf2onnx's).
+    rest = [f for f in formats if f not in ("saved_model", qat.FORMAT)]
+    return ["saved_model", *rest] + ([qat.FORMAT] if qat_steps else [])
 
 
 def artifact_file(fmt: str) -> str:

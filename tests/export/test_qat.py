@@ -76,3 +76,13 @@ def test_qat_format_needs_steps(digits_logdir, tmp_path):
     assert r.returncode == 2 and "export.qat_steps" in r.stderr and ">= 0" in r.stderr
     assert not (tmp_path / "image_digits").exists() or not layout.versions(
         tmp_path / "image_digits")
+
+
+def test_qat_steps_add_the_format_and_it_is_converted_last():
+    from liveri.export.exporter import parse_formats
+    from liveri.train.export_params import DEFAULT_FORMATS
+
+    assert parse_formats(None, list(DEFAULT_FORMATS), 0) == list(DEFAULT_FORMATS)
+    assert parse_formats(None, list(DEFAULT_FORMATS), 7) == [*DEFAULT_FORMATS, "tflite_int8_qat"]
+    assert parse_formats("tflite_int8_qat,onnx", [], 7) == ["saved_model", "onnx",
+                                                            "tflite_int8_qat"]
