@@ -12,8 +12,13 @@ from liveri.registry import register
 
 @register("speech.Asr")
 class Asr(Experiment):
-    """Character CTC on log-mels: two 3x3 stride-2 convolutions, a small Transformer encoder;
-    judged by CER on sentences and a voice never heard in training."""
+    """Character CTC on log-mels: two 3x3 convolutions (time stride 2, mel stride 4), a small
+    Transformer encoder; judged by CER on sentences and a voice never heard in training.
+
+    Two choices carry most of the quality (measured at equal steps): frames of 20 ms rather than
+    40 ms after the front end (at up to 190 words per minute a 40 ms frame rate leaves CTC
+    barely more frames than characters), and 6,000 training sentences rather than 2,000 (errors
+    were spelling, not hearing: the model learns English spelling from the transcripts)."""
 
     def Task(self) -> Params:
         p = CtcAsr.Params()
@@ -21,7 +26,7 @@ class Asr(Experiment):
         p.vocab_size = 32
         p.num_mel_bins = 80
         p.conv_filter_shapes = [(3, 3, 1, 32), (3, 3, 32, 32)]
-        p.conv_filter_strides = [(2, 2), (2, 2)]
+        p.conv_filter_strides = [(2, 2), (1, 2)]
         p.model_dims = 128
         p.encoder.num_layers = 4
         p.encoder.layer.num_heads = 4
@@ -37,6 +42,7 @@ class Asr(Experiment):
         p = SpeechInput.Params()
         p.vocab_size = 32
         p.num_mel_bins = 80
+        p.num_train_utterances = 6000
         # Voice variety is what carries to the held-out voice (en-us+f4): the input's seven
         # voices plus four more variants.
         p.train_voices = p.train_voices + ["en-us+f3", "en-us+m2", "en-us+linda",
@@ -45,7 +51,7 @@ class Asr(Experiment):
 
     def Train(self) -> Params:
         return super().Train().Set(
-            max_steps=2500, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
+            max_steps=5000, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
             warmup_steps=300, checkpoint_every=250, eval_every=500, log_every=50)
 
     def Export(self) -> Params:
