@@ -102,7 +102,7 @@ def test_requests_queued_behind_a_running_batch_run_together_next():
     assert errors == [None] * 6
     for i, result in enumerate(results):
         np.testing.assert_array_equal(result["y"], np.full((1, 2), 2 * i + 1, np.float32))
-    assert model.batches == [1, 6]  # the queued six ran as one batch, led by one of them
+    assert model.batches == [1, 6]  # the six queued behind it ran as one batch
 
 
 def test_batches_are_padded_to_allowed_sizes():
