@@ -47,7 +47,7 @@ def copy_version(version_dir: Path) -> Path:
         version_dir, staging, ignore=shutil.ignore_patterns("bench", "release_report.*")))
 
 
-def make_slower_version(version_dir: Path, rounds: int = 12) -> Path:
+def make_slower_version(version_dir: Path, rounds: int = 40) -> Path:
     """The next version with a slower SavedModel (`rounds` extra matmuls per call)."""
 
     def build(staging: Path) -> None:

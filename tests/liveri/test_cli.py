@@ -61,9 +61,9 @@ def test_params_diff_against_itself_is_empty():
 
 def test_serve_accepts_tf_serving_flags_it_does_not_implement(tmp_path):
     r = run("serve", "--model_repo", str(tmp_path / "missing"),
-            "--tensorflow_intra_op_parallelism=2")
+            "--tensorflow_session_parallelism=2")
     assert "unrecognized arguments" not in r.stderr
-    assert "ignoring unsupported flag --tensorflow_intra_op_parallelism" in r.stderr
+    assert "ignoring unsupported flag --tensorflow_session_parallelism" in r.stderr
     assert r.returncode == 2 and "missing" in r.stderr
 
 
