@@ -1,11 +1,16 @@
-"""Ways to damage a bundle as a flaky download or a tamperer would."""
+"""Ways to damage a bundle as a flaky download or a tamperer would, and a clean process to
+run one in."""
 
 from __future__ import annotations
 
+import json
 import struct
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def flip_byte_in_file(bundle: Path, out: Path, member: str) -> Path:
@@ -41,3 +46,14 @@ def _flip_middle(data: bytes) -> bytes:
     changed = bytearray(data)
     changed[len(changed) // 2] ^= 0x01
     return bytes(changed)
+
+
+def answers_without_tensorflow(script: str, bundle: Path, inputs: Path) -> list[Any]:
+    """Run `script` (printing {"answers", "tensorflow_loaded"} as JSON) in a fresh interpreter
+    on `bundle` and `inputs`, as a device would, and check TensorFlow never loaded there."""
+    result = subprocess.run([sys.executable, "-c", script, str(bundle), str(inputs)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["tensorflow_loaded"] == []
+    return report["answers"]

@@ -24,6 +24,7 @@ from liveri.train.input.fortunes import fortune_files
 
 from liveri.audio import TOLERANCE, LogMelConfig
 from tests.conftest import liveri
+from tests.mobile.helpers import answers_without_tensorflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (fortune_files("/usr/share/games/fortunes") and shutil.which("espeak-ng")
@@ -103,13 +104,7 @@ def served(speech, utterances) -> list[dict[str, Any]]:
 
 def _on_device(bundle: Path, waveforms: list[np.ndarray], tmp_path: Path) -> list[dict[str, Any]]:
     np.savez(tmp_path / "waves.npz", **{f"w{i}": w for i, w in enumerate(waveforms)})
-    result = subprocess.run([sys.executable, "-c", _TRANSCRIBE_WITHOUT_TENSORFLOW, str(bundle),
-                             str(tmp_path / "waves.npz")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
-    assert report["tensorflow_loaded"] == []
-    return report["answers"]
+    return answers_without_tensorflow(_TRANSCRIBE_WITHOUT_TENSORFLOW, bundle, tmp_path / "waves.npz")
 
 
 def _cer(hypotheses: list[str], truths: list[str]) -> float:

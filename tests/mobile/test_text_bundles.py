@@ -20,7 +20,7 @@ from liveri.mobile import Bundle, ChecksumMismatch
 from liveri.mobile.bundler import make_bundle
 
 from tests.conftest import liveri
-from tests.mobile.helpers import repack_with_changed_byte
+from tests.mobile.helpers import answers_without_tensorflow, repack_with_changed_byte
 
 pytestmark = pytest.mark.slow
 
@@ -104,13 +104,7 @@ def _served(repo: Path, model: str, texts: list[str]) -> dict[str, np.ndarray]:
 
 def _on_device(bundle: Path, texts: list[str], tmp_path: Path) -> list[dict[str, Any]]:
     (tmp_path / "texts.json").write_text(json.dumps(texts))
-    result = subprocess.run([sys.executable, "-c", _ANSWER_WITHOUT_TENSORFLOW, str(bundle),
-                             str(tmp_path / "texts.json")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
-    assert report["tensorflow_loaded"] == []
-    return report["answers"]
+    return answers_without_tensorflow(_ANSWER_WITHOUT_TENSORFLOW, bundle, tmp_path / "texts.json")
 
 
 @pytest.fixture(scope="session")
