@@ -130,22 +130,34 @@ class CtcAsr(BaseTask):
         x = self.Normalize(tf.cast(features, tf.float32), paddings)
         if training:
             x = self._SpecAugment(x)
-        x = tf.expand_dims(tf.pad(x, [[0, 0], [0, self._Extra(tf.shape(x)[1])], [0, 0]]), -1)
-        for conv in self.convs:
-            x = conv(x)
+        extra = self._Extra(tf.shape(x)[1])
+        x = tf.expand_dims(tf.pad(x, [[0, 0], [0, extra], [0, 0]]), -1)
+        paddings = tf.pad(paddings, [[0, 0], [0, extra]], constant_values=1.0)
+        stride = 1
+        for conv, (time_stride, _) in zip(self.convs, self.params.conv_filter_strides):
+            stride *= time_stride
+            # Padded frames back to zero (the bias made them non-zero), so the next layer sees
+            # past an utterance's end what it sees when the batch is exactly as long.
+            real = 1.0 - self._Downsample(paddings, stride)
+            x = conv(x) * tf.reshape(real, [tf.shape(real)[0], -1, 1, 1])  # TFLite: no newaxis
         shape = tf.shape(x)
         x = self.proj(tf.reshape(x, [shape[0], shape[1], self.conv_dims]))
-        out_paddings = self.OutputPaddings(paddings)
+        out_paddings = self._Downsample(paddings, self.time_stride)
         x = self.encoder(x, paddings=out_paddings, training=training)
         return tf.cast(self.softmax(x), tf.float32), out_paddings
 
     def OutputPaddings(self, paddings: Any) -> Any:
-        """Paddings [B, T] -> [B, T']: an output frame is real when its first input frame is
-        (a reshape and min, not a strided slice, which TFLite's builtins lack)."""
+        """Paddings [B, T] -> [B, T'], as `Logits` returns them."""
         paddings = tf.pad(paddings, [[0, 0], [0, self._Extra(tf.shape(paddings)[1])]],
                           constant_values=1.0)
-        return tf.reduce_min(
-            tf.reshape(paddings, [tf.shape(paddings)[0], -1, self.time_stride]), axis=2)
+        return self._Downsample(paddings, self.time_stride)
+
+    @staticmethod
+    def _Downsample(paddings: Any, stride: int) -> Any:
+        """Paddings [B, T] (T a multiple of `stride`) -> [B, T / stride]: a frame is real when
+        its first input frame is (a reshape and min, not a strided slice, which TFLite's
+        builtins lack)."""
+        return tf.reduce_min(tf.reshape(paddings, [tf.shape(paddings)[0], -1, stride]), axis=2)
 
     def _Extra(self, length: Any) -> Any:
         """Frames that pad `length` to a multiple of the stride; no negative operand, since
