@@ -132,18 +132,23 @@ def in_process_p50_ms(version_dir: Path, inputs: dict[str, np.ndarray], calls: i
 
 # -- servers (child processes) ----------------------------------------------------------------
 
+def _echo_response(request: Any) -> Any:
+    """A PredictResponse holding the request's own inputs: gRPC and proto costs, no model."""
+    from tensorflow_serving.apis import predict_pb2
+
+    response = predict_pb2.PredictResponse()
+    response.model_spec.CopyFrom(request.model_spec)
+    for key, tensor in request.inputs.items():
+        response.outputs[key].CopyFrom(tensor)
+    return response
+
+
 def _echo_servicer() -> Any:
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     class Echo(prediction_service_pb2_grpc.PredictionServiceServicer):
-        """Answers each Predict with its own inputs: gRPC and proto costs, no model."""
-
         def Predict(self, request, context):  # noqa: N802 (gRPC's name)
-            response = predict_pb2.PredictResponse()
-            response.model_spec.CopyFrom(request.model_spec)
-            for key, tensor in request.inputs.items():
-                response.outputs[key].CopyFrom(tensor)
-            return response
+            return _echo_response(request)
 
     return Echo()
 
@@ -162,18 +167,14 @@ def _start_echo(host: str) -> tuple[int, Callable[[], None]]:
 
 
 def _aio_echo_servicer() -> Any:
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     class AioEcho(prediction_service_pb2_grpc.PredictionServiceServicer):
         """The issue's floor: a bare grpc.aio PredictionService, written as grpc.aio intends
-        (a coroutine handler), answering each Predict with its own inputs."""
+        (a coroutine handler)."""
 
         async def Predict(self, request, context):  # noqa: N802 (gRPC's name)
-            response = predict_pb2.PredictResponse()
-            response.model_spec.CopyFrom(request.model_spec)
-            for key, tensor in request.inputs.items():
-                response.outputs[key].CopyFrom(tensor)
-            return response
+            return _echo_response(request)
 
     return AioEcho()
 

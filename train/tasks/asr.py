@@ -130,9 +130,8 @@ class CtcAsr(BaseTask):
         x = self.Normalize(tf.cast(features, tf.float32), paddings)
         if training:
             x = self._SpecAugment(x)
-        extra = self._Extra(tf.shape(x)[1])
-        x = tf.expand_dims(tf.pad(x, [[0, 0], [0, extra], [0, 0]]), -1)
-        paddings = tf.pad(paddings, [[0, 0], [0, extra]], constant_values=1.0)
+        x = tf.expand_dims(tf.pad(x, [[0, 0], [0, self._Extra(tf.shape(x)[1])], [0, 0]]), -1)
+        paddings = self._PadToStride(paddings)
         stride = 1
         for conv, (time_stride, _) in zip(self.convs, self.params.conv_filter_strides):
             stride *= time_stride
@@ -148,9 +147,12 @@ class CtcAsr(BaseTask):
 
     def OutputPaddings(self, paddings: Any) -> Any:
         """Paddings [B, T] -> [B, T'], as `Logits` returns them."""
-        paddings = tf.pad(paddings, [[0, 0], [0, self._Extra(tf.shape(paddings)[1])]],
-                          constant_values=1.0)
-        return self._Downsample(paddings, self.time_stride)
+        return self._Downsample(self._PadToStride(paddings), self.time_stride)
+
+    def _PadToStride(self, paddings: Any) -> Any:
+        """Paddings [B, T] -> [B, T + _Extra(T)], the added frames marked as padding."""
+        return tf.pad(paddings, [[0, 0], [0, self._Extra(tf.shape(paddings)[1])]],
+                      constant_values=1.0)
 
     @staticmethod
     def _Downsample(paddings: Any, stride: int) -> Any:
