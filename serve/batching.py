@@ -13,16 +13,22 @@ to the request's own length, so a client never sees the padding.
 
 `BatchingConfig` holds the current parameters; replacing them (a changed parameters file) takes
 effect at the next batch, with no restart and no failed request.
+
+Two kinds of caller share one queue: threads (`submit`: REST, warmup) and coroutines on an event
+loop (`submit_async`: the gRPC front end). A coroutine never runs the model on its loop; its batch
+runs on a batch thread, which answers every coroutine of the batch with one wake-up of the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
@@ -108,26 +114,58 @@ class BatchingConfig:
         self.options = options or BatchingOptions()
 
 
+# Batch threads for coroutine callers, shared by every scheduler of the process (each scheduler
+# still runs at most its own `num_batch_threads` batches at a time).
+_BATCH_THREADS = futures.ThreadPoolExecutor(256, thread_name_prefix="liveri-batch")
+
+
 class _Task:
-    __slots__ = ("inputs", "size", "key", "deadline", "done", "outputs", "error", "taken", "lead")
+    __slots__ = ("inputs", "size", "key", "deadline", "done", "future", "outputs", "error",
+                 "finished", "taken", "lead")
 
     def __init__(self, inputs: dict[str, np.ndarray], size: int, key: tuple,
-                 deadline: float | None) -> None:
+                 deadline: float | None, future: asyncio.Future | None = None) -> None:
         self.inputs = inputs
         self.size = size
         self.key = key
         self.deadline = deadline
-        self.done = threading.Lock()
-        self.done.acquire()
+        self.future = future  # a coroutine's task: resolved on its loop once answered
+        self.done: threading.Lock | None = None  # a thread's task: released once answered or led
+        if future is None:
+            self.done = threading.Lock()
+            self.done.acquire()
         self.outputs: dict[str, np.ndarray] | None = None
         self.error: ServingError | None = None
+        self.finished = False
         self.taken = False  # in a batch
-        self.lead = False  # its own thread runs its batch (no other batch may take it)
+        self.lead = False  # a thread runs its batch (no other batch may take it)
 
     def finish(self, outputs: dict[str, np.ndarray] | None, error: ServingError | None) -> None:
+        """Record the answer; a thread's task wakes now, a coroutine's in `_wake`."""
         self.outputs = outputs
         self.error = error
-        self.done.release()
+        self.finished = True
+        if self.done is not None:
+            self.done.release()
+
+
+def _resolve(tasks: list[_Task]) -> None:
+    for task in tasks:
+        if not task.future.done():  # type: ignore[union-attr]
+            task.future.set_result(None)  # type: ignore[union-attr]
+
+
+def _wake(batch: list[_Task]) -> None:
+    """One call into each event loop that has coroutines waiting on `batch`."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Task]] = {}
+    for task in batch:
+        if task.future is not None:
+            by_loop.setdefault(task.future.get_loop(), []).append(task)
+    for loop, tasks in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, tasks)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
 
 
 def _batch_key(inputs: dict[str, np.ndarray], pad: bool = False) -> tuple[int, tuple] | None:
@@ -193,12 +231,14 @@ def _unpad(value: np.ndarray, lengths: dict[int, int], own: dict[int, int]) -> n
 
 
 class BatchScheduler:
-    """One queue in front of one signature of one loaded version, run by the requests' threads.
+    """One queue in front of one signature of one loaded version.
 
-    There are no batch threads: a request that finds fewer than `num_batch_threads` batches
-    running leads one, built around itself, in its own thread, then hands the lead to the oldest
-    request still waiting. A lone request so runs the model with no thread hand-off, as an
-    unbatched one does; under load each batch costs one wake-up plus one per request it answers.
+    A thread caller that finds fewer than `num_batch_threads` batches running leads one, built
+    around itself, in its own thread, so a lone request runs the model with no thread hand-off.
+    Coroutine callers are led by batch threads, which go on running whatever queued during the
+    previous batch until the queue is empty. A leader that finishes hands the lead to the oldest
+    request still waiting: a thread's request leads in its own thread, a coroutine's in a batch
+    thread.
     """
 
     def __init__(self, run: RunFn, config: BatchingConfig,
@@ -214,51 +254,92 @@ class BatchScheduler:
         self._leaders = 0  # batches being gathered or run
         self._stopped = False
 
-    def submit(self, inputs: dict[str, np.ndarray], deadline: float | None) -> dict[str, np.ndarray]:
-        """Queue the request, wait for (or lead) its batch, return its slice of the outputs."""
+    def _keyed(self, inputs: dict[str, np.ndarray]) -> tuple[int, tuple] | None:
+        """The request's (size, key), None when it cannot be batched; refuses oversized ones."""
         options = self._config.options
         keyed = _batch_key(inputs, options.pad_variable_length_inputs)
-        if keyed is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise _deadline_error()
-            return self._run(inputs)
-        size, key = keyed
-        if size > options.max_batch_size:
-            raise invalid(f"Task size {size} is larger than maximum input batch size "
+        if keyed is not None and keyed[0] > options.max_batch_size:
+            raise invalid(f"Task size {keyed[0]} is larger than maximum input batch size "
                           f"{options.max_batch_size}; send at most {options.max_batch_size} "
                           "examples per request")
-        task = _Task(inputs, size, key, deadline)
+        return keyed
+
+    def _enqueue(self, task: _Task) -> bool:
+        """Queue `task`; True when a batch slot was free and `task` now leads a batch."""
+        options = self._config.options
         with self._cond:
             if self._stopped:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "The batch scheduler is stopped")
-            if self._queued + size > options.max_enqueued_batches * options.max_batch_size:
+            if self._queued + task.size > options.max_enqueued_batches * options.max_batch_size:
                 raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                    "The batch scheduling queue to which this task was submitted "
                                    "is full")
             self._queue.append(task)
-            self._queued += size
+            self._queued += task.size
             if self._leaders < options.num_batch_threads:
                 self._leaders += 1
                 task.lead = True
             if options.batch_timeout_micros:
                 self._cond.notify_all()  # leaders gathering a batch count each arrival
         self._on_queue(self._queued)
-        if task.lead or self._wait(task):
+        return task.lead
+
+    def submit(self, inputs: dict[str, np.ndarray], deadline: float | None) -> dict[str, np.ndarray]:
+        """Queue the request, wait for (or lead) its batch, return its slice of the outputs."""
+        keyed = self._keyed(inputs)
+        if keyed is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise _deadline_error()
+            return self._run(inputs)
+        task = _Task(inputs, *keyed, deadline)
+        if self._enqueue(task) or self._wait(task):
             self._lead(task)
         if task.error is not None:
             raise task.error
         return task.outputs  # type: ignore[return-value]
 
+    async def submit_async(self, inputs: dict[str, np.ndarray], deadline: float | None
+                           ) -> dict[str, np.ndarray]:
+        """`submit` for a coroutine: the model runs on a batch thread, never on the loop.
+
+        A cancelled caller (its client went away or its deadline passed) leaves the queue, so a
+        request nobody waits for costs no model time.
+        """
+        keyed = self._keyed(inputs)
+        loop = asyncio.get_running_loop()
+        if keyed is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise _deadline_error()
+            return await loop.run_in_executor(_BATCH_THREADS, self._run, inputs)
+        task = _Task(inputs, *keyed, deadline, loop.create_future())
+        if self._enqueue(task):
+            _BATCH_THREADS.submit(self._drain, task)
+        try:
+            await task.future  # type: ignore[misc]
+        except asyncio.CancelledError:
+            self._withdraw(task)
+            raise
+        if task.error is not None:
+            raise task.error
+        return task.outputs  # type: ignore[return-value]
+
+    def _withdraw(self, task: _Task) -> bool:
+        """Take a task that is still queued (not led, not in a batch) out; True if it was."""
+        with self._cond:
+            if task.lead or task.taken:
+                return False
+            self._queue.remove(task)
+            self._queued -= task.size
+        self._on_queue(self._queued)
+        return True
+
     def _wait(self, task: _Task) -> bool:
         """Wait until the task is answered (False) or handed the lead (True)."""
         timeout = -1 if task.deadline is None else max(task.deadline - time.monotonic(), 0.0)
-        if not task.done.acquire(timeout=timeout):
-            with self._cond:
-                if not task.lead and not task.taken:  # still queued: leave, costing no model time
-                    self._queue.remove(task)
-                    self._queued -= task.size
-                    raise _deadline_error()
-            task.done.acquire()  # led (its batch drops it unrun) or running: comes shortly
+        if not task.done.acquire(timeout=timeout):  # type: ignore[union-attr]
+            if self._withdraw(task):  # still queued: leave, costing no model time
+                raise _deadline_error()
+            task.done.acquire()  # type: ignore[union-attr]  # led or running: comes shortly
         return task.lead
 
     def stop(self) -> None:
@@ -268,17 +349,36 @@ class BatchScheduler:
             self._cond.notify_all()  # leaders gathering a batch close it now
 
     def _lead(self, own: _Task) -> None:
-        """Gather and run the batch that starts with `own`, then pass the lead on."""
+        """Gather and run the batch that starts with `own` (a thread's task), then pass the lead."""
         try:
             self._run_batch(self._take_batch(own))
         finally:
-            with self._cond:
-                waiting = next((t for t in self._queue if not t.lead), None)
-                if waiting is not None and self._leaders <= self._config.options.num_batch_threads:
-                    waiting.lead = True
-                    waiting.done.release()
-                else:
-                    self._leaders -= 1
+            waiting = self._next_leader()
+            if waiting is not None:
+                _BATCH_THREADS.submit(self._drain, waiting)
+
+    def _drain(self, own: _Task) -> None:
+        """A batch thread: lead `own`'s batch, then the next coroutine's, while any wait."""
+        while own is not None:
+            try:
+                self._run_batch(self._take_batch(own))
+            finally:
+                own = self._next_leader()
+
+    def _next_leader(self) -> _Task | None:
+        """Pass the lead to the oldest waiting task. A thread's task is woken to lead in its own
+        thread; a coroutine's is returned for the calling batch thread to lead. With none waiting
+        (or fewer batch slots after a parameter change) the lead ends."""
+        with self._cond:
+            waiting = next((t for t in self._queue if not t.lead), None)
+            if waiting is None or self._leaders > self._config.options.num_batch_threads:
+                self._leaders -= 1
+                return None
+            waiting.lead = True
+        if waiting.future is None:
+            waiting.done.release()  # type: ignore[union-attr]
+            return None
+        return waiting
 
     def _take_batch(self, own: _Task) -> list[_Task]:
         """`own` and the queued requests that can share its batch, oldest first, once the batch
@@ -322,6 +422,7 @@ class BatchScheduler:
             else:
                 live.append(task)
         if not live:
+            _wake(batch)
             return
         try:
             if len(live) == 1 and not self._config.options.allowed_batch_sizes:
@@ -332,8 +433,10 @@ class BatchScheduler:
         except Exception as exc:  # answer every task; never lose a batch thread
             error = from_exception(exc)
             for task in live:
-                if task.done.locked() and task.outputs is None and task.error is None:
+                if not task.finished:
                     task.finish(None, error)
+        finally:
+            _wake(batch)
 
     def _run_merged(self, tasks: list[_Task]) -> None:
         total = sum(t.size for t in tasks)

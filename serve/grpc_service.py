@@ -1,23 +1,28 @@
-"""gRPC front end: TF Serving's PredictionService and ModelService over the manager.
+"""gRPC front end: TF Serving's PredictionService and ModelService over the manager, on grpc.aio.
 
-Handlers run on the gRPC server's thread pool and call the model directly in that thread, so a
-request costs one proto decode, one signature call and one proto encode. Every failure becomes a
-status; nothing a client sends can raise out of a handler.
+Handlers are coroutines on the server's event loop, as in a bare grpc.aio server. Predict decodes,
+checks and answers on the loop; its model call runs on a thread (`Offload`), or with batching on
+a batch thread, so the loop keeps reading requests while the model runs, and a batch's requests
+are answered with one wake-up of the loop. Classify, Regress, MultiInference and config reloads
+run on threads. Every failure becomes a status; nothing a client sends can raise out of a handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent import futures
 from typing import Any
 
 import grpc
+import numpy as np
 from google.protobuf import message_factory
 from liveri.serve import inference
 from liveri.serve.errors import ServingError, from_exception, invalid
-from liveri.serve.loader import DEFAULT_SIGNATURE
-from liveri.serve.manager import ServableManager
+from liveri.serve.loader import DEFAULT_SIGNATURE, RunFn
+from liveri.serve.manager import Handle, ServableManager
 from liveri.serve.metrics import ServingMetrics
 from tensorflow_serving.apis import (
     get_model_status_pb2,
@@ -41,11 +46,24 @@ def _version_request(spec: Any) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _deadline(context: grpc.ServicerContext) -> float | None:
+def _deadline(context: Any) -> float | None:
     remaining = context.time_remaining()
     if remaining is None or remaining > 1e8:
         return None
     return time.monotonic() + remaining
+
+
+class _Record:
+    """One request's metric labels and outcome, filled in as the request is resolved."""
+
+    __slots__ = ("started", "method", "name", "version", "signature", "status")
+
+    def __init__(self, method: str, name: str) -> None:
+        self.started = time.perf_counter()
+        self.method = method
+        self.name = name
+        self.version = self.signature = ""
+        self.status = "OK"
 
 
 class Dispatcher:
@@ -58,65 +76,122 @@ class Dispatcher:
     def call(self, method: str, request: Any, fn: Callable[..., Any], spec: Any,
              deadline: float | None) -> Any:
         """Run `fn(servable, request, deadline)`; raises ServingError on any failure."""
-        started = time.perf_counter()
-        name = spec.name
-        version_label = signature_label = ""
-        status = "OK"
+        record = _Record(method, spec.name)
         try:
-            if not name:
-                raise invalid("Missing ModelSpec: the request must name a model (model_spec.name)")
-            version, label = _version_request(spec)
-            with self.manager.handle(name, version, label) as servable:
-                version_label = str(servable.version)
-                key = spec.signature_name or DEFAULT_SIGNATURE
-                # Only label with names the model has: clients must not grow the metric series.
-                signature_label = key if key in servable.signatures else ""
+            with self._pin(spec, record) as servable:
                 return fn(servable, request, deadline)
         except Exception as exc:
-            error = from_exception(exc)
-            status = error.code.name
-            if error.code == grpc.StatusCode.INTERNAL:
-                log.exception("Internal error serving %s", name)
-            raise error from None
+            raise self._failed(record, exc) from None
         finally:
-            model_label = name if version_label or self.manager.is_available(name) else ""
-            self.metrics.observe_request(model_label, version_label, signature_label, method,
-                                         status, time.perf_counter() - started)
+            self._observe(record)
+
+    async def call_async(self, method: str, request: Any,
+                         fn: Callable[..., Awaitable[Any]], spec: Any,
+                         deadline: float | None) -> Any:
+        """`call` for a coroutine `fn`, awaited while the servable stays pinned."""
+        record = _Record(method, spec.name)
+        try:
+            with self._pin(spec, record) as servable:
+                return await fn(servable, request, deadline)
+        except asyncio.CancelledError:
+            record.status = "CANCELLED"  # the client left or its deadline passed
+            raise
+        except Exception as exc:
+            raise self._failed(record, exc) from None
+        finally:
+            self._observe(record)
+
+    def _pin(self, spec: Any, record: _Record) -> Handle:
+        if not spec.name:
+            raise invalid("Missing ModelSpec: the request must name a model (model_spec.name)")
+        version, label = _version_request(spec)
+        handle = self.manager.handle(spec.name, version, label)
+        servable = handle.servable
+        record.version = str(servable.version)
+        key = spec.signature_name or DEFAULT_SIGNATURE
+        # Only label with names the model has: clients must not grow the metric series.
+        record.signature = key if key in servable.signatures else ""
+        return handle
+
+    @staticmethod
+    def _failed(record: _Record, exc: Exception) -> ServingError:
+        error = from_exception(exc)
+        record.status = error.code.name
+        if error.code == grpc.StatusCode.INTERNAL:
+            log.error("Internal error serving %s", record.name, exc_info=exc)
+        return error
+
+    def _observe(self, record: _Record) -> None:
+        name = record.name
+        model_label = name if record.version or self.manager.is_available(name) else ""
+        self.metrics.observe_request(model_label, record.version, record.signature,
+                                     record.method, record.status,
+                                     time.perf_counter() - record.started)
+
+
+class Offload:
+    """Runs a model call on a thread pool and gives the event loop an awaitable of its outputs."""
+
+    def __init__(self, executor: futures.Executor) -> None:
+        self._executor = executor
+
+    def __call__(self, fn: RunFn, inputs: dict[str, np.ndarray]
+                 ) -> Awaitable[dict[str, np.ndarray]]:
+        return asyncio.get_running_loop().run_in_executor(self._executor, fn, inputs)
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """tensorflow.serving.PredictionService."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, executor: futures.Executor) -> None:
         self._dispatcher = dispatcher
+        self._executor = executor
+        offload = Offload(executor)
 
-    def _run(self, method: str, request: Any, context: grpc.ServicerContext,
-             fn: Callable[..., Any], spec: Any) -> Any:
+        def predict(servable: Any, request: Any, deadline: float | None) -> Awaitable[Any]:
+            return inference.predict_async(servable, request, deadline, offload)
+
+        self._predict = predict
+
+    async def _in_thread(self, method: str, request: Any, context: Any,
+                         fn: Callable[..., Any], spec: Any) -> Any:
+        deadline = _deadline(context)
         try:
-            return self._dispatcher.call(method, request, fn, spec, _deadline(context))
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._dispatcher.call, method, request, fn, spec, deadline)
         except ServingError as error:
-            context.abort(error.code, error.message)
+            await context.abort(error.code, error.message)
 
-    def Predict(self, request, context):  # noqa: N802 (gRPC's method names)
-        return self._run("predict", request, context, inference.predict, request.model_spec)
+    async def Predict(self, request, context):  # noqa: N802 (gRPC's method names)
+        try:
+            return await self._dispatcher.call_async("predict", request, self._predict,
+                                                     request.model_spec, _deadline(context))
+        except ServingError as error:
+            await context.abort(error.code, error.message)
 
-    def Classify(self, request, context):  # noqa: N802
-        return self._run("classify", request, context, inference.classify, request.model_spec)
+    async def Classify(self, request, context):  # noqa: N802
+        return await self._in_thread("classify", request, context, inference.classify,
+                                     request.model_spec)
 
-    def Regress(self, request, context):  # noqa: N802
-        return self._run("regress", request, context, inference.regress, request.model_spec)
+    async def Regress(self, request, context):  # noqa: N802
+        return await self._in_thread("regress", request, context, inference.regress,
+                                     request.model_spec)
 
-    def MultiInference(self, request, context):  # noqa: N802
+    async def MultiInference(self, request, context):  # noqa: N802
         if not request.tasks:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          "MultiInferenceRequest must have at least one task")
-        return self._run("multi_inference", request, context, inference.multi_inference,
-                         request.tasks[0].model_spec)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                "MultiInferenceRequest must have at least one task")
+        return await self._in_thread("multi_inference", request, context,
+                                     inference.multi_inference, request.tasks[0].model_spec)
 
-    def GetModelMetadata(self, request, context):  # noqa: N802
-        return self._run("get_model_metadata", request, context,
-                         lambda servable, req, _deadline: inference.model_metadata(servable, req),
-                         request.model_spec)
+    async def GetModelMetadata(self, request, context):  # noqa: N802
+        try:
+            return self._dispatcher.call(
+                "get_model_metadata", request,
+                lambda servable, req, _deadline: inference.model_metadata(servable, req),
+                request.model_spec, None)
+        except ServingError as error:
+            await context.abort(error.code, error.message)
 
 
 def model_status_response(manager: ServableManager, name: str, version: int | None
@@ -140,25 +215,28 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     """tensorflow.serving.ModelService: version states and config reloads."""
 
     def __init__(self, manager: ServableManager,
-                 reload_config: Callable[[model_server_config_pb2.ModelServerConfig], None]) -> None:
+                 reload_config: Callable[[model_server_config_pb2.ModelServerConfig], None],
+                 executor: futures.Executor) -> None:
         self._manager = manager
         self._reload_config = reload_config
+        self._executor = executor
 
-    def GetModelStatus(self, request, context):  # noqa: N802
+    async def GetModelStatus(self, request, context):  # noqa: N802
         try:
             version = request.model_spec.version.value if request.model_spec.HasField(
                 "version") else None
             return model_status_response(self._manager, request.model_spec.name, version)
         except ServingError as error:
-            context.abort(error.code, error.message)
+            await context.abort(error.code, error.message)
 
-    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+    async def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         # As TF Serving: a failed reload is both the RPC's status and the response's.
         try:
-            self._reload_config(request.config)
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._reload_config, request.config)
         except Exception as exc:
             error = from_exception(exc)
-            context.abort(error.code, error.message)
+            await context.abort(error.code, error.message)
         return model_management_pb2.ReloadConfigResponse()
 
 
@@ -182,18 +260,18 @@ def _safe_parser(message_class: Any) -> Callable[[bytes], Any]:
     return parse
 
 
-def _guarded(method: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
-    def handle(request: Any, context: grpc.ServicerContext) -> Any:
+def _guarded(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def handle(request: Any, context: Any) -> Any:
         if isinstance(request, _Unparsable):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
-        return method(request, context)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        return await method(request, context)
 
     return handle
 
 
-def add_servicer(server: grpc.Server, servicer: Any, service: Any) -> None:
-    """Register `servicer` for `service` (a ServiceDescriptor) with bytes that fail to parse
-    answered INVALID_ARGUMENT, where the generated registration would answer INTERNAL."""
+def add_servicer(server: grpc.aio.Server, servicer: Any, service: Any) -> None:
+    """Register `servicer`'s coroutines for `service` (a ServiceDescriptor) with bytes that fail
+    to parse answered INVALID_ARGUMENT, where the generated registration would answer INTERNAL."""
     handlers = {}
     for method in service.methods:
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(

@@ -13,6 +13,7 @@ from liveri.serve.loader import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
     REGRESS_METHOD,
+    OffloadFn,
     Servable,
     Signature,
 )
@@ -44,8 +45,26 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest,
             deadline: float | None = None) -> predict_pb2.PredictResponse:
     """Run the requested signature on the request's named input tensors."""
     signature = servable.signature(request.model_spec.signature_name)
-    inputs = {name: to_ndarray(name, proto) for name, proto in request.inputs.items()}
-    outputs = signature.run(inputs, list(request.output_filter), deadline)
+    outputs = signature.run(_inputs(request), list(request.output_filter), deadline)
+    return _predict_response(servable, signature, outputs)
+
+
+async def predict_async(servable: Servable, request: predict_pb2.PredictRequest,
+                        deadline: float | None, offload: OffloadFn
+                        ) -> predict_pb2.PredictResponse:
+    """`predict` for a coroutine on an event loop (see `Signature.run_async`)."""
+    signature = servable.signature(request.model_spec.signature_name)
+    outputs = await signature.run_async(_inputs(request), list(request.output_filter), deadline,
+                                        offload)
+    return _predict_response(servable, signature, outputs)
+
+
+def _inputs(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:
+    return {name: to_ndarray(name, proto) for name, proto in request.inputs.items()}
+
+
+def _predict_response(servable: Servable, signature: Signature,
+                      outputs: dict[str, np.ndarray]) -> predict_pb2.PredictResponse:
     response = predict_pb2.PredictResponse()
     fill_model_spec(response.model_spec, servable, signature.key)
     for key, value in outputs.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +26,8 @@ _INIT_OP_KEY = "__saved_model_init_op"
 
 # A signature's callable: named numpy inputs in, named numpy outputs out.
 RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
-# The same through a batcher, which also needs the request's deadline (time.monotonic() seconds).
-BatchedRunFn = Callable[[dict[str, np.ndarray], "float | None"], dict[str, np.ndarray]]
+# Runs a RunFn off the event loop (on a thread) and awaits its outputs.
+OffloadFn = Callable[[RunFn, dict[str, np.ndarray]], Awaitable[dict[str, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Signature:
 
     `strict_shapes` is False for TF1 graphs: TF Serving feeds them without shape checks (so the
     classic half_plus_two accepts `[1.0, 2.0, 5.0]` for its `[-1,1]` input), and so do we.
+    `batcher` (a `batching.BatchScheduler`) is set when the server batches this signature.
     """
 
     key: str
@@ -56,7 +57,7 @@ class Signature:
     outputs: dict[str, TensorSpec]
     run_direct: RunFn
     strict_shapes: bool = True
-    run_batched: BatchedRunFn | None = None
+    batcher: Any = None
 
     def check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
         """INVALID_ARGUMENT naming the first input that does not match the signature."""
@@ -91,12 +92,8 @@ class Signature:
                     f"'{self.key}' expects {shape_text(spec.shape)}"
                 )
 
-    def run(self, inputs: dict[str, np.ndarray], output_keys: list[str] | None = None,
-            deadline: float | None = None) -> dict[str, np.ndarray]:
-        """Checked inputs in, the requested outputs (all when `output_keys` is empty) out.
-
-        `deadline` (time.monotonic() seconds) lets a request that waited too long skip the model.
-        """
+    def _check_request(self, inputs: dict[str, np.ndarray], output_keys: list[str] | None
+                       ) -> None:
         self.check_inputs(inputs)
         for key in output_keys or ():
             if key not in self.outputs:
@@ -104,16 +101,46 @@ class Signature:
                     f"output tensor alias not found in signature: {key}. Outputs expected to be "
                     f"in the set {{{','.join(sorted(self.outputs))}}}."
                 )
-        if self.run_batched is not None:
-            outputs = self.run_batched(inputs, deadline)
+
+    def run(self, inputs: dict[str, np.ndarray], output_keys: list[str] | None = None,
+            deadline: float | None = None) -> dict[str, np.ndarray]:
+        """Checked inputs in, the requested outputs (all when `output_keys` is empty) out.
+
+        `deadline` (time.monotonic() seconds) lets a request that waited too long skip the model.
+        """
+        self._check_request(inputs, output_keys)
+        if self.batcher is not None:
+            outputs = self.batcher.submit(inputs, deadline)
         else:
-            if deadline is not None and time.monotonic() > deadline:
-                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                   "Deadline exceeded before the model ran")
+            _check_deadline(deadline)
             outputs = self.run_direct(inputs)
-        if output_keys:
-            return {key: outputs[key] for key in output_keys}
-        return outputs
+        return _selected(outputs, output_keys)
+
+    async def run_async(self, inputs: dict[str, np.ndarray], output_keys: list[str] | None,
+                        deadline: float | None, offload: OffloadFn) -> dict[str, np.ndarray]:
+        """`run` for a coroutine on an event loop: the model never runs on the loop itself, which
+        keeps reading requests meanwhile; batched calls run on a batch thread, others through
+        `offload` (a thread pool), as TF Serving runs each unbatched request on its own thread."""
+        self._check_request(inputs, output_keys)
+        if self.batcher is not None:
+            outputs = await self.batcher.submit_async(inputs, deadline)
+        else:
+            _check_deadline(deadline)
+            outputs = await offload(self.run_direct, inputs)
+        return _selected(outputs, output_keys)
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                           "Deadline exceeded before the model ran")
+
+
+def _selected(outputs: dict[str, np.ndarray], output_keys: list[str] | None
+              ) -> dict[str, np.ndarray]:
+    if output_keys:
+        return {key: outputs[key] for key in output_keys}
+    return outputs
 
 
 def _dtype_of(array: np.ndarray) -> str:

@@ -18,6 +18,7 @@ None to disable from Python). Models come from one of: `model_repo` (every model
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -134,10 +135,12 @@ class ModelServer:
             read_batching_parameters_file(batching_parameters_file)
             if batching_parameters_file else None)
         self._batching_mtime = self._mtime(batching_parameters_file)
-        self._health = health.HealthServicer(experimental_non_blocking=True)
+        self._health = health.aio.HealthServicer()
         self.manager = ServableManager(self._load, self._on_availability)
         self._dispatcher = Dispatcher(self.manager, self.metrics)
-        self._grpc: grpc.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # grpc.aio's, on its own thread
+        self._loop_thread: threading.Thread | None = None
+        self._grpc: grpc.aio.Server | None = None
         self._executor: futures.ThreadPoolExecutor | None = None
         self._rest: HttpServer | None = None
         self._metrics_http: HttpServer | None = None
@@ -181,7 +184,7 @@ class ModelServer:
                         signature.run_direct, self._batching,
                         on_batch=self.metrics.batch_size.labels(spec.name, signature.key).observe,
                         on_queue=self.metrics.queue_depth.labels(spec.name, signature.key).set)
-                    signature.run_batched = scheduler.submit
+                    signature.batcher = scheduler
                     servable.on_unload.append(scheduler.stop)
             try:
                 count = run_warmup(servable)
@@ -212,7 +215,7 @@ class ModelServer:
     def _on_availability(self, name: str, available: bool) -> None:
         status = (health_pb2.HealthCheckResponse.SERVING if available
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
-        self._health.set(name, status)
+        self._on_loop(self._health.set(name, status))
 
     def reload_config(self, proto: model_server_config_pb2.ModelServerConfig) -> None:
         """Apply a new ModelServerConfig now (HandleReloadConfigRequest): load, swap, unload."""
@@ -238,6 +241,7 @@ class ModelServer:
             raise UsageError(f"no models found in {self._model_repo or self._model_config_file}: "
                              "expected REPO/MODEL/VERSION/saved_model.pb with VERSION all digits")
         tf_threads.set_parallelism(*self._tf_parallelism)
+        self._start_loop()
         self.manager.set_specs(specs)
         self.manager.reconcile()
         failed = [s.name for s in specs if not self.manager.is_available(s.name)]
@@ -250,6 +254,7 @@ class ModelServer:
                 except Exception:
                     details.append(f"{name}: no version folder with a saved_model.pb")
             self.manager.unload_all()
+            self._stop_loop()
             raise UsageError("no model could be loaded: " + "; ".join(details))
         self._sync_health(specs)
         try:
@@ -268,7 +273,7 @@ class ModelServer:
         except Exception:
             self.stop()
             raise
-        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._on_loop(self._health.set("", health_pb2.HealthCheckResponse.SERVING))
         self._start_pollers()
         log.info("Serving %s: gRPC on %s:%s%s%s", ", ".join(self.manager.model_names()),
                  self._host, self.grpc_port,
@@ -276,17 +281,43 @@ class ModelServer:
                  f", metrics on port {self.metrics_port}" if self.metrics_port else "")
         return self
 
+    def _start_loop(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="liveri-grpc",
+                                             daemon=True)
+        self._loop_thread.start()
+
+    def _on_loop(self, coroutine: Any) -> Any:
+        """Run `coroutine` on the gRPC event loop and wait for its result (from any thread)."""
+        if self._loop is None:  # stopped: nothing left to tell
+            coroutine.close()
+            return None
+        if threading.current_thread() is self._loop_thread:
+            return self._loop.create_task(coroutine)  # type: ignore[union-attr]
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()  # type: ignore[arg-type]
+
+    def _stop_loop(self) -> None:
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join(timeout=10)  # type: ignore[union-attr]
+        self._loop.close()
+        self._loop = self._loop_thread = None
+
     def _start_grpc(self) -> None:
+        self._executor = futures.ThreadPoolExecutor(self._grpc_workers,
+                                                    thread_name_prefix="liveri-grpc")
+        self._grpc = self._on_loop(self._open_grpc(self._executor))
+
+    async def _open_grpc(self, executor: futures.ThreadPoolExecutor) -> grpc.aio.Server:
         options = [("grpc.so_reuseport", 0),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)] + self._channel_args
-        self._executor = futures.ThreadPoolExecutor(self._grpc_workers,
-                                                    thread_name_prefix="liveri-grpc")
-        server = grpc.server(self._executor,
-                             options=options, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
-        add_servicer(server, PredictionServicer(self._dispatcher),
+        server = grpc.aio.server(executor, options=options,
+                                 maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
+        add_servicer(server, PredictionServicer(self._dispatcher, executor),
                      prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"])
-        add_servicer(server, ModelServicer(self.manager, self.reload_config),
+        add_servicer(server, ModelServicer(self.manager, self.reload_config, executor),
                      model_service_pb2.DESCRIPTOR.services_by_name["ModelService"])
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(SERVICE_NAMES, server)
@@ -295,11 +326,11 @@ class ModelServer:
             self.grpc_port = self._bind(server, f"{host}:{self._port}")
         if self._socket_path:
             self._bind(server, f"unix:{self._socket_path}")
-        self._grpc = server
-        server.start()
+        await server.start()
+        return server
 
     @staticmethod
-    def _bind(server: grpc.Server, address: str) -> int:
+    def _bind(server: grpc.aio.Server, address: str) -> int:
         try:
             port = server.add_insecure_port(address)
         except RuntimeError:
@@ -377,9 +408,10 @@ class ModelServer:
     def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (up to `grace` seconds), unload models."""
         self._stop.set()
-        self._health.enter_graceful_shutdown()
+        if self._loop is not None:
+            self._on_loop(self._health.enter_graceful_shutdown())
         if self._grpc is not None:
-            self._grpc.stop(grace).wait()
+            self._on_loop(self._grpc.stop(grace))
             self._grpc = None
         if self._executor is not None:
             self._executor.shutdown(wait=False)
@@ -392,6 +424,7 @@ class ModelServer:
             thread.join(timeout=5)
         self._pollers = []
         self.manager.unload_all()
+        self._stop_loop()
 
     def wait(self) -> None:
         """Block until `stop()` is called from another thread (or a signal handler)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -235,3 +236,89 @@ def test_server_with_batching_answers_concurrent_clients(tmp_path, built_models)
             stub.Predict(digits_request(sample_pixels(5)), timeout=10)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert ask(0)
+
+
+def test_coroutine_requests_share_a_batch_run_off_the_event_loop():
+    model = Model()
+    model.gate.clear()
+    threads = []
+
+    def run(inputs):
+        threads.append(threading.get_ident())
+        return model(inputs)
+
+    options = BatchingOptions(max_batch_size=64, num_batch_threads=1)
+    scheduler = BatchScheduler(run, BatchingConfig(options))
+
+    async def main():
+        threading.Timer(0.1, model.gate.set).start()  # the first batch holds the rest back
+        return await asyncio.gather(*(
+            scheduler.submit_async({"x": np.full((2, 3), i, np.float32)}, None)
+            for i in range(8)))
+
+    loop_thread = []
+    results = asyncio.run(_on_loop(main, loop_thread))
+    scheduler.stop()
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result["y"], np.full((2, 3), 2 * i + 1, np.float32))
+    assert sum(model.batches) == 16 and len(model.batches) < 8
+    assert loop_thread[0] not in threads  # the event loop never ran the model
+
+
+async def _on_loop(main, seen):
+    seen.append(threading.get_ident())
+    return await main()
+
+
+def test_a_cancelled_coroutine_request_never_reaches_the_model():
+    model = Model()
+    model.gate.clear()
+    scheduler = BatchScheduler(model, BatchingConfig(BatchingOptions(num_batch_threads=1)))
+
+    async def main():
+        first = asyncio.ensure_future(scheduler.submit_async({"x": np.ones(1)}, None))
+        await asyncio.sleep(0.05)  # the only batch slot is now stuck in the model
+        with pytest.raises(asyncio.TimeoutError):  # the caller gives up: its task is cancelled
+            await asyncio.wait_for(scheduler.submit_async({"x": np.full(5, 9.0)}, None), 0.1)
+        model.gate.set()
+        return await first
+
+    np.testing.assert_array_equal(asyncio.run(main())["y"], [3.0])
+    scheduler.stop()
+    assert model.batches == [1]  # the cancelled request of 5 never ran
+
+
+def test_server_answers_deadline_exceeded_for_a_request_stuck_behind_a_batch(
+        tmp_path, built_models):
+    repo = str(tmp_path / "repo")
+    install(built_models["digits"], repo, "digits", 1)
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 8 }\nnum_batch_threads { value: 1 }\n")
+    with ModelServer(model_repo=repo, port=0, rest_api_port=None, metrics_port=None,
+                     batching_parameters_file=str(params),
+                     file_system_poll_wait_seconds=0) as server:
+        signature = server.manager.loaded_servables()[0].signatures["serving_default"]
+        gate, ran = threading.Event(), []
+        real_model = signature.batcher._run
+
+        def gated(inputs):  # the real model, held back until the test lets it go
+            gate.wait()
+            ran.append(len(inputs["pixels"]))
+            return real_model(inputs)
+
+        signature.batcher._run = gated
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+        first = stub.Predict.future(digits_request(sample_pixels(1)), timeout=10)
+        time.sleep(0.2)  # the only batch thread now holds `first`'s batch
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Predict(digits_request(sample_pixels(3)), timeout=0.3)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        gate.set()
+        pixels = sample_pixels(2, seed=7)
+        assert np.array_equal(tf.make_ndarray(first.result().outputs["classes"]),
+                              digits_reference(0, sample_pixels(1)))
+        answer = stub.Predict(digits_request(pixels), timeout=10)
+        assert np.array_equal(tf.make_ndarray(answer.outputs["classes"]),
+                              digits_reference(0, pixels))
+        assert ran == [1, 2]  # the expired request of 3 cost no model time
