@@ -3,7 +3,8 @@
 Handlers are coroutines on the server's event loop, as in a bare grpc.aio server. Predict decodes,
 checks and answers on the loop; its model call runs on a thread (`Offload`), or with batching on
 a batch thread, so the loop keeps reading requests while the model runs, and a batch's requests
-are answered with one wake-up of the loop. Classify, Regress, MultiInference and config reloads
+are answered with one wake-up of the loop. A cheap unbatched call whose request came alone runs
+on the loop itself (see `Signature.run_async`). Classify, Regress, MultiInference and config reloads
 run on threads. Every failure becomes a status; nothing a client sends can raise out of a handler.
 """
 
