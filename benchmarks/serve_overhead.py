@@ -12,8 +12,8 @@ is measured too, and (a) and (b) are also printed against it (it can be the fast
     the weights, as in an LM or ASR decoder step): throughput with batching / without, at 32 in
     flight (goal >= 3x).
 
-Servers run in child processes and the load in another one (stock `tensorflow_serving.apis` stubs),
-so no two of them share a GIL. Each figure is the median over `--repeats` rounds, every target
+Each server runs in a child process of its own and the load in another one (stock
+`tensorflow_serving.apis` stubs), so no two of them share a GIL. Each figure is the median over `--repeats` rounds, every target
 measured once per round, in turn. `--baseline_serve DIR` also measures the server code in DIR (a
 `serve/` folder, e.g. from a git worktree of an older commit) side by side with the current one.
 Writes DIR/serve_overhead.json and prints a table.
@@ -431,9 +431,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     slow_inputs = {"x": np.random.default_rng(0).normal(size=(1, args.slow_width))
                    .astype(np.float32)}
     slow_request = predict_request_bytes(SLOW_MODEL, slow_inputs)
-    batching = _batching_file(work, "model", IN_FLIGHT, args.batch_timeout_micros,
+    batching = _batching_file(work, "model", args.max_batch_size, args.batch_timeout_micros,
                               args.num_batch_threads)
-    slow_batching = _batching_file(work, "slow", IN_FLIGHT, args.batch_timeout_micros,
+    slow_batching = _batching_file(work, "slow", IN_FLIGHT, args.slow_batch_timeout_micros,
                                    args.num_batch_threads)
 
     def model_servers(prefix: str) -> dict[str, dict[str, Any]]:
@@ -449,11 +449,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     builds = {"server": None}
     if args.baseline_serve:
         builds["baseline"] = os.path.abspath(args.baseline_serve)
-    plans = [{"host": "127.0.0.1", "tf_threads": tf_threads,
-               "servers": {"echo": {"kind": "echo"}, "echo_aio": {"kind": "echo_aio"}}}]
+    # One process per server, as each would be deployed: no two servers share a GIL, an event
+    # loop's process or TensorFlow's thread pools.
+    plans = [{"host": "127.0.0.1", "tf_threads": tf_threads, "servers": {label: {"kind": label}}}
+             for label in ("echo", "echo_aio")]
     for prefix, serve_dir in builds.items():
-        plans.append({"host": "127.0.0.1", "serve_dir": serve_dir, "tf_threads": tf_threads,
-                      "servers": model_servers(prefix)})
+        plans += [{"host": "127.0.0.1", "serve_dir": serve_dir, "tf_threads": tf_threads,
+                   "servers": {label: server}}
+                  for label, server in model_servers(prefix).items()]
 
     floors = {
         "in_process_p50_ms": in_process_p50_ms(version_dir, inputs, args.in_process_calls),
@@ -510,7 +513,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "model": args.name, "version": int(version_dir.name), "in_flight": IN_FLIGHT,
         "repeats": args.repeats, "seconds": args.seconds, "cpus": os.cpu_count(),
-        "batching": {"max_batch_size": IN_FLIGHT, "batch_timeout_micros": args.batch_timeout_micros,
+        "batching": {"max_batch_size": args.max_batch_size,
+                     "batch_timeout_micros": args.batch_timeout_micros,
+                     "slow_max_batch_size": IN_FLIGHT,
+                     "slow_batch_timeout_micros": args.slow_batch_timeout_micros,
                      "num_batch_threads": args.num_batch_threads},
         "tensorflow_threads": {"intra_op": tf_threads[0], "inter_op": tf_threads[1]},
         "slow_model": {"width": args.slow_width, "layers": args.slow_layers},
@@ -527,7 +533,10 @@ def table(result: dict[str, Any]) -> str:
     """The figures and their floors, one line each, for the terminal."""
     m, f = result["medians"], result["floors"]
     lines = [f"serve overhead: {result['model']} v{result['version']}, median of "
-             f"{result['repeats']} rounds, {result['cpus']} CPUs, batching threads "
+             f"{result['repeats']} rounds, {result['cpus']} CPUs, batching: max_batch_size "
+             f"{result['batching']['max_batch_size']}, batch_timeout_micros "
+             f"{result['batching']['batch_timeout_micros']} (slow model: 32, "
+             f"{result['batching']['slow_batch_timeout_micros']}), batch threads "
              f"{result['batching']['num_batch_threads']}, TF intra-op/inter-op threads "
              f"{result['tensorflow_threads']['intra_op'] or 'default'}/"
              f"{result['tensorflow_threads']['inter_op'] or 'default'}",
@@ -569,7 +578,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--in_process_calls", type=int, default=3000)
     parser.add_argument("--slow_width", type=int, default=2048)
     parser.add_argument("--slow_layers", type=int, default=8)
-    parser.add_argument("--batch_timeout_micros", type=int, default=0)
+    parser.add_argument("--max_batch_size", type=int, default=16,
+                        help="for (b): half the requests in flight, so one batch gathers while "
+                        "the other runs")
+    parser.add_argument("--batch_timeout_micros", type=int, default=1000,
+                        help="for (b): long enough to gather a batch while the model runs")
+    parser.add_argument("--slow_batch_timeout_micros", type=int, default=0,
+                        help="for (c), whose batches are max_batch_size 32 (every request in "
+                        "flight): a 5 ms call gathers the next batch by itself")
     parser.add_argument("--num_batch_threads", type=int, default=1,
                         help="batches run at a time (TF Serving's default is one per core; "
                         "one keeps batches full when TF's own threads already use every core)")

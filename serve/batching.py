@@ -279,8 +279,8 @@ class BatchScheduler:
             if self._leaders < options.num_batch_threads:
                 self._leaders += 1
                 task.lead = True
-            if options.batch_timeout_micros:
-                self._cond.notify_all()  # leaders gathering a batch count each arrival
+            if options.batch_timeout_micros and self._queued >= options.max_batch_size:
+                self._cond.notify_all()  # a leader gathering a batch may close it now
         self._on_queue(self._queued)
         return task.lead
 

@@ -278,7 +278,8 @@ def add_servicer(server: grpc.aio.Server, servicer: Any, service: Any) -> None:
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             _guarded(getattr(servicer, method.name)),
             request_deserializer=_safe_parser(message_factory.GetMessageClass(method.input_type)),
-            response_serializer=lambda response: response.SerializeToString(),
+            response_serializer=message_factory.GetMessageClass(
+                method.output_type).SerializeToString,
         )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+import urllib.request
 
 import grpc
 import numpy as np
@@ -322,3 +324,41 @@ def test_server_answers_deadline_exceeded_for_a_request_stuck_behind_a_batch(
         assert np.array_equal(tf.make_ndarray(answer.outputs["classes"]),
                               digits_reference(0, pixels))
         assert ran == [1, 2]  # the expired request of 3 cost no model time
+
+
+def test_rest_and_grpc_requests_share_one_batching_queue(tmp_path, built_models):
+    # REST requests wait in threads, gRPC ones as coroutines: both kinds lead and join batches.
+    repo = str(tmp_path / "repo")
+    install(built_models["digits"], repo, "digits", 1)
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 16 }\nbatch_timeout_micros { value: 5000 }\n"
+                      "num_batch_threads { value: 1 }\n")
+    with ModelServer(model_repo=repo, port=0, rest_api_port=0, metrics_port=None,
+                     batching_parameters_file=str(params),
+                     file_system_poll_wait_seconds=0) as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+
+        def ask(i):
+            pixels = sample_pixels(1 + i % 2, seed=i)
+            if i % 2:
+                answer = stub.Predict(digits_request(pixels), timeout=10)
+                return np.array_equal(tf.make_ndarray(answer.outputs["classes"]),
+                                      digits_reference(0, pixels))
+            body = json.dumps({"instances": pixels.tolist()}).encode()
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{server.rest_port}/v1/models/digits:predict", data=body)
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                rows = json.loads(answer.read())["predictions"]
+            return [row["classes"] for row in rows] == digits_reference(0, pixels).tolist()
+
+        def batches():
+            text = server.metrics.text().decode()
+            return float(text.split('liveri_serve_batch_size_count{model="digits",'
+                                    'signature="serving_default"} ')[1].split()[0])
+
+        before = batches()
+        for _ in range(3):
+            results, errors = concurrently(ask, 12)
+            assert errors == [None] * 12 and all(results)
+        assert batches() - before < 36  # requests shared batches
