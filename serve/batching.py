@@ -362,8 +362,12 @@ class BatchScheduler:
         while own is not None:
             try:
                 self._run_batch(self._take_batch(own))
-            finally:
-                own = self._next_leader()
+            except Exception:  # never strand a request this thread leads
+                log.exception("Batch thread failed")
+                if not own.finished:
+                    own.finish(None, ServingError(grpc.StatusCode.INTERNAL, "batching failed"))
+                    _wake([own])
+            own = self._next_leader()
 
     def _next_leader(self) -> _Task | None:
         """Pass the lead to the oldest waiting task. A thread's task is woken to lead in its own
