@@ -13,8 +13,8 @@ is measured too, and (a) and (b) are also printed against it (it can be the fast
     flight (goal >= 3x).
 
 Each server runs in a child process of its own and the load in another one (stock
-`tensorflow_serving.apis` stubs), so no two of them share a GIL. Each figure is the median over `--repeats` rounds, every target
-measured once per round, in turn. `--baseline_serve DIR` also measures the server code in DIR (a
+`tensorflow_serving.apis` stubs), so no two of them share a GIL. Each figure is the median over
+`--repeats` rounds, every target measured once per round, in turn. `--baseline_serve DIR` also measures the server code in DIR (a
 `serve/` folder, e.g. from a git worktree of an older commit) side by side with the current one.
 Writes DIR/serve_overhead.json and prints a table.
 """

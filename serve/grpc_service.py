@@ -1,11 +1,12 @@
 """gRPC front end: TF Serving's PredictionService and ModelService over the manager, on grpc.aio.
 
-Handlers are coroutines on the server's event loop, as in a bare grpc.aio server. Predict decodes,
-checks and answers on the loop; its model call runs on a thread (`Offload`), or with batching on
-a batch thread, so the loop keeps reading requests while the model runs, and a batch's requests
-are answered with one wake-up of the loop. A cheap unbatched call whose request came alone runs
-on the loop itself (see `Signature.run_async`). Classify, Regress, MultiInference and config reloads
-run on threads. Every failure becomes a status; nothing a client sends can raise out of a handler.
+Handlers are coroutines on the server's event loop, as in a bare grpc.aio server. Predict
+decodes, checks and answers on the loop; its model call runs on the thread pool, or with
+batching on a batch thread, so the loop keeps reading requests while the model runs, and a
+batch's requests are answered with one wake-up of the loop. A cheap unbatched call whose request
+came alone runs on the loop itself (see `Signature.run_async`). Classify, Regress,
+MultiInference and config reloads run on threads. Every failure becomes a status; nothing a
+client sends can raise out of a handler.
 """
 
 from __future__ import annotations
@@ -130,24 +131,16 @@ class Dispatcher:
                                      time.perf_counter() - record.started)
 
 
-class Offload:
-    """Runs a model call on a thread pool and gives the event loop an awaitable of its outputs."""
-
-    def __init__(self, executor: futures.Executor) -> None:
-        self._executor = executor
-
-    def __call__(self, fn: RunFn, inputs: dict[str, np.ndarray]
-                 ) -> Awaitable[dict[str, np.ndarray]]:
-        return asyncio.get_running_loop().run_in_executor(self._executor, fn, inputs)
-
-
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """tensorflow.serving.PredictionService."""
 
     def __init__(self, dispatcher: Dispatcher, executor: futures.Executor) -> None:
         self._dispatcher = dispatcher
         self._executor = executor
-        offload = Offload(executor)
+
+        def offload(fn: RunFn, inputs: dict[str, np.ndarray]
+                    ) -> Awaitable[dict[str, np.ndarray]]:
+            return asyncio.get_running_loop().run_in_executor(executor, fn, inputs)
 
         def predict(servable: Any, request: Any, deadline: float | None) -> Awaitable[Any]:
             return inference.predict_async(servable, request, deadline, offload)

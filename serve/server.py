@@ -408,8 +408,7 @@ class ModelServer:
     def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (up to `grace` seconds), unload models."""
         self._stop.set()
-        if self._loop is not None:
-            self._on_loop(self._health.enter_graceful_shutdown())
+        self._on_loop(self._health.enter_graceful_shutdown())
         if self._grpc is not None:
             self._on_loop(self._grpc.stop(grace))
             self._grpc = None
