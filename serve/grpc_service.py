@@ -263,6 +263,11 @@ def _guarded(method: Callable[[Any, Any], Awaitable[Any]]) -> Callable[..., Awai
     return handle
 
 
+def _serialize(response: Any) -> bytes:
+    """A response message's bytes; a response already serialized (Predict's) as it is."""
+    return response if type(response) is bytes else response.SerializeToString()
+
+
 def add_servicer(server: grpc.aio.Server, servicer: Any, service: Any) -> None:
     """Register `servicer`'s coroutines for `service` (a ServiceDescriptor) with bytes that fail
     to parse answered INVALID_ARGUMENT, where the generated registration would answer INTERNAL."""
@@ -271,8 +276,7 @@ def add_servicer(server: grpc.aio.Server, servicer: Any, service: Any) -> None:
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             _guarded(getattr(servicer, method.name)),
             request_deserializer=_safe_parser(message_factory.GetMessageClass(method.input_type)),
-            response_serializer=message_factory.GetMessageClass(
-                method.output_type).SerializeToString,
+            response_serializer=_serialize,
         )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),))

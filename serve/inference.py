@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from google.protobuf import any_pb2
+from liveri.serve import wire
 from liveri.serve.errors import invalid
 from liveri.serve.loader import (
     CLASSIFY_METHOD,
@@ -50,13 +51,18 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest,
 
 
 async def predict_async(servable: Servable, request: predict_pb2.PredictRequest,
-                        deadline: float | None, offload: OffloadFn
-                        ) -> predict_pb2.PredictResponse:
-    """`predict` for a coroutine on an event loop (see `Signature.run_async`)."""
+                        deadline: float | None, offload: OffloadFn) -> bytes:
+    """`predict` for a coroutine on an event loop (see `Signature.run_async`), answering the
+    serialized PredictResponse, written straight from the outputs (see `wire`)."""
     signature = servable.signature(request.model_spec.signature_name)
     outputs = await signature.run_async(_inputs(request), list(request.output_filter), deadline,
                                         offload)
-    return _predict_response(servable, signature, outputs)
+    spec = signature.response_spec
+    if spec is None:
+        message = model_pb2.ModelSpec()
+        fill_model_spec(message, servable, signature.key)
+        spec = signature.response_spec = message.SerializeToString()
+    return wire.predict_response_bytes(spec, outputs)
 
 
 def _inputs(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:

@@ -62,6 +62,7 @@ class Signature:
     run_direct: RunFn
     strict_shapes: bool = True
     batcher: Any = None
+    response_spec: bytes | None = None  # its serialized ModelSpec, as Predict answers carry it
     # Where unbatched calls run (`run_async`): their mean duration, how many run on threads
     # now, and when the last one on the loop ended (perf_counter seconds).
     call_seconds: float = 0.0
