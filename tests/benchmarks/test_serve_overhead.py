@@ -21,7 +21,7 @@ def test_quick_run_writes_the_three_figures_with_their_floors(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "liveri.benchmarks.serve_overhead", "--model_repo", str(repo),
-         "--name", "digits", "--out", str(out), "--quick", "--tensorflow_intra_op_parallelism=1"],
+         "--name", "digits", "--out", str(out), "--quick", "--tensorflow_inter_op_parallelism=2"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "serve_overhead.json").read_text())
@@ -32,5 +32,9 @@ def test_quick_run_writes_the_three_figures_with_their_floors(tmp_path):
     for floor in ("echo p50_ms", "echo_aio p50_ms", "echo qps@32", "echo_aio qps@32"):
         assert report["medians"][floor] > 0
     assert report["floors"]["in_process_p50_ms"] > 0
-    assert report["tensorflow_threads"] == {"intra_op": 1, "inter_op": 0}
+    assert report["floors"]["paced_in_process_p50_ms"] > 0  # (a)'s floor: calls a round trip apart
+    assert figures["overhead_ms"] == pytest.approx(
+        report["medians"]["server p50_ms"] - report["medians"]["echo_aio p50_ms"]
+        - report["floors"]["paced_in_process_p50_ms"])
+    assert report["tensorflow_threads"] == {"intra_op": 1, "inter_op": 2}
     assert "(a) overhead" in result.stdout and "(c) batching multiplier" in result.stdout
