@@ -4,7 +4,8 @@ Handlers are coroutines on the server's event loop, as in a bare grpc.aio server
 decodes, checks and answers on the loop; its model call runs on the thread pool, or with
 batching on a batch thread, so the loop keeps reading requests while the model runs, and a
 batch's requests are answered with one wake-up of the loop. A cheap unbatched call whose request
-came alone runs on the loop itself (see `Signature.run_async`). Classify, Regress,
+came alone runs on the loop itself (see `Signature.run_async`). Predict's answer is written as
+bytes straight from the outputs (`wire`); the other methods answer messages. Classify, Regress,
 MultiInference and config reloads run on threads. Every failure becomes a status; nothing a
 client sends can raise out of a handler.
 """

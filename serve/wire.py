@@ -4,8 +4,8 @@ Building a TensorProto per output per request, then serializing the response, wa
 cost of our own code per batched request. The bytes here are the same message in protobuf's wire
 format, in TF Serving's default layout (typed value fields, as `tensors.to_proto` writes them):
 a client parses them into the PredictResponse protobuf itself would have built. Dtypes whose
-values are not plain bytes on the wire in the common case (ints beyond 0..127, halves) are
-encoded by protobuf itself, one tensor at a time.
+values are not plain bytes on the wire in the common case (ints beyond 0..127, halves, uint32
+and uint64) are encoded by protobuf itself, one tensor at a time.
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ _HEADERS: dict[tuple, bytes] = {}  # (dtype, shape) -> the tensor's bytes before
 
 
 def _header(enum: int, shape: tuple[int, ...], field: int | None, size: int) -> bytes:
-    """dtype, shape and the value field's tag and length: all but the values, which follow."""
-    key = (enum, shape, field, size)
+    """dtype, shape and the value field's tag and length: all but the values, which follow.
+    The field and the values' size follow from the dtype and shape, so those key the cache."""
+    key = (enum, shape)
     header = _HEADERS.get(key)
     if header is None:
         header = _DTYPE_TAG + _varint(enum) + (_shape(shape) if shape else b"")
@@ -134,8 +135,9 @@ def predict_response_bytes(model_spec: bytes, outputs: dict[str, np.ndarray]) ->
             if len(_KEYS) < 4096:
                 _KEYS[key] = key_field
         tensor = tensor_bytes(value)
-        entry_size = len(key_field) + 1 + len(_varint(len(tensor))) + len(tensor)
-        parts += (_OUTPUTS_TAG, _varint(entry_size), key_field, _MAP_VALUE_TAG,
-                  _varint(len(tensor)), tensor)
+        tensor_size = _varint(len(tensor))
+        entry_size = len(key_field) + len(_MAP_VALUE_TAG) + len(tensor_size) + len(tensor)
+        parts += (_OUTPUTS_TAG, _varint(entry_size), key_field, _MAP_VALUE_TAG, tensor_size,
+                  tensor)
     parts += (_MODEL_SPEC_TAG, _varint(len(model_spec)), model_spec)
     return b"".join(parts)
