@@ -15,8 +15,10 @@ is measured too, and (a) and (b) are also printed against it (it can be the fast
     flight (goal >= 3x).
 
 Each server runs in a child process of its own and the load in another one (stock
-`tensorflow_serving.apis` stubs), so no two of them share a GIL. Each figure is the median over
-`--repeats` rounds, every target measured once per round, in turn. TensorFlow runs with one
+`tensorflow_serving.apis` stubs), so no two of them share a GIL. Every round measures each
+target once, in turn (in reverse every other round), and the paced floor; each figure is the
+median over `--repeats` rounds of its value within a round, so what the machine does between
+rounds (its speed here drifts by 2x within minutes) cancels out. TensorFlow runs with one
 intra-op and one inter-op thread in every server and floor unless told otherwise.
 `--baseline_serve DIR` also measures the server code in DIR (a `serve/` folder, e.g. from a git
 worktree of an older commit) side by side with the current one.
@@ -113,15 +115,8 @@ def predict_request_bytes(name: str, inputs: dict[str, np.ndarray]) -> bytes:
     return request.SerializeToString()
 
 
-def in_process_p50_ms(version_dir: Path, inputs: dict[str, np.ndarray], calls: int,
-                      gap_s: float = 0.0) -> float:
-    """The floor: the loaded signature called as a user would (tensors in, numpy out).
-
-    With `gap_s`, the process sleeps that long before each call, as a server with one client
-    waits a round trip for each request: on this project's machines a call after such an idle
-    gap costs 0.2-0.4 ms more than one in a tight loop (cold caches, an idle CPU waking up),
-    whatever code makes it.
-    """
+def signature_call(version_dir: Path, inputs: dict[str, np.ndarray]) -> Callable[[], None]:
+    """The floor's call: the loaded signature called as a user would (tensors in, numpy out)."""
     import tensorflow as tf
 
     function = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
@@ -131,8 +126,19 @@ def in_process_p50_ms(version_dir: Path, inputs: dict[str, np.ndarray], calls: i
         for value in outputs.values():
             value.numpy()
 
-    for _ in range(min(50, calls)):
+    for _ in range(50):
         call()
+    return call
+
+
+def in_process_p50_ms(call: Callable[[], None], calls: int, gap_s: float = 0.0) -> float:
+    """The median time of `call` (see `signature_call`), in ms.
+
+    With `gap_s`, the process sleeps that long before each call, as a server with one client
+    waits a round trip for each request: on this project's machines a call after such an idle
+    gap costs 0.2-0.4 ms more than one in a tight loop (cold caches, an idle CPU waking up),
+    whatever code makes it.
+    """
     times = []
     for _ in range(calls):
         if gap_s:
@@ -429,6 +435,27 @@ def _single_model_repo(folder: str, version_dir: Path, name: str) -> str:
     return repo
 
 
+_HEADLINE = ("overhead_ms", "throughput_fraction_of_echo", "batching_multiplier")
+
+
+def _figures(row: dict[str, Any], build: str, tight_loop_ms: float) -> dict[str, float]:
+    """One round's figures for `build`, each from measurements taken side by side
+    (`tight_loop_ms`: the in-process call in a tight loop, measured once)."""
+    p50, qps = row[f"{build} p50_ms"], row[f"{build}+batching qps@{IN_FLIGHT}"]
+    return {
+        # The issue's floors: the grpc.aio echo and the in-process call, made at the pace the
+        # server sees them; and against the tight-loop call, for comparison.
+        "overhead_ms": p50 - row["echo_aio p50_ms"] - row["paced_in_process_p50_ms"],
+        "overhead_vs_tight_loop_ms": p50 - row["echo_aio p50_ms"] - tight_loop_ms,
+        "throughput_fraction_of_echo": qps / row[f"echo_aio qps@{IN_FLIGHT}"],
+        "batching_multiplier": row[f"{build} slow+batching qps@{IN_FLIGHT}"]
+        / row[f"{build} slow qps@{IN_FLIGHT}"],
+        # Stricter: against the sync echo, where that one is the faster floor here.
+        "overhead_vs_sync_echo_ms": p50 - row["echo p50_ms"] - row["paced_in_process_p50_ms"],
+        "throughput_fraction_of_sync_echo": qps / row[f"echo qps@{IN_FLIGHT}"],
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement and the three figures, as the JSON written to `--out`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -471,58 +498,67 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    "servers": {label: server}}
                   for label, server in model_servers(prefix).items()]
 
+    model_call = signature_call(version_dir, inputs)
     floors = {
-        "in_process_p50_ms": in_process_p50_ms(version_dir, inputs, args.in_process_calls),
-        "slow_in_process_p50_ms": in_process_p50_ms(slow_dir, slow_inputs,
+        "in_process_p50_ms": in_process_p50_ms(model_call, args.in_process_calls),
+        "slow_in_process_p50_ms": in_process_p50_ms(signature_call(slow_dir, slow_inputs),
                                                     max(20, args.in_process_calls // 50)),
     }
     children = Children()
     rounds: list[dict[str, Any]] = []
+
+    def latency(target: str, label: str) -> dict[str, float]:
+        times = children.load("latency", target, request, args.seconds, args.warmup_s)
+        return {f"{label} p50_ms": float(np.percentile(times, 50) * 1e3),
+                f"{label} p99_ms": float(np.percentile(times, 99) * 1e3)}
+
+    def throughput(target: str, label: str) -> dict[str, float]:
+        slow = "slow" in label
+        return {f"{label} qps@{IN_FLIGHT}": children.load(
+            "throughput", target, slow_request if slow else request, IN_FLIGHT,
+            args.slow_seconds if slow else args.seconds, args.warmup_s)}
+
+    def measure(labels: list[str], measure_one: Callable[[str, str], dict[str, float]],
+                reverse: bool) -> dict[str, float]:
+        row = {}
+        for label in reversed(labels) if reverse else labels:
+            row.update(measure_one(f"127.0.0.1:{ports[label]}", label))
+        return row
+
     try:
         ports = children.start_servers(plans)
-        for _ in range(args.repeats):
-            row: dict[str, Any] = {}
-            for label in ("echo", "echo_aio", *[b for b in builds]):
-                target = f"127.0.0.1:{ports[label]}"
-                times = children.load("latency", target, request, args.seconds, args.warmup_s)
-                row[f"{label} p50_ms"] = float(np.percentile(times, 50) * 1e3)
-                row[f"{label} p99_ms"] = float(np.percentile(times, 99) * 1e3)
-            for label in ("echo", "echo_aio", *[f"{b}+batching" for b in builds], *builds):
-                target = f"127.0.0.1:{ports[label]}"
-                row[f"{label} qps@{IN_FLIGHT}"] = children.load(
-                    "throughput", target, request, IN_FLIGHT, args.seconds, args.warmup_s)
-            for build in builds:
-                for label in (f"{build} slow", f"{build} slow+batching"):
-                    target = f"127.0.0.1:{ports[label]}"
-                    row[f"{label} qps@{IN_FLIGHT}"] = children.load(
-                        "throughput", target, slow_request, IN_FLIGHT, args.slow_seconds,
-                        args.warmup_s)
+        for number in range(args.repeats):
+            # Every other round runs its targets in reverse, so no target always follows
+            # another: drift and warm-up effects fall on each side alike.
+            reverse = number % 2 == 1
+            row: dict[str, Any] = measure(["echo", "echo_aio", *builds], latency, reverse)
+            # (a)'s model floor, called at the pace one client sends: this round's echo round
+            # trip apart.
+            row["paced_in_process_p50_ms"] = in_process_p50_ms(
+                model_call, args.paced_calls, row["echo_aio p50_ms"] / 1e3)
+            row.update(measure(["echo", "echo_aio", *[f"{b}+batching" for b in builds],
+                                *builds], throughput, reverse))
+            row.update(measure([f"{b} {kind}" for b in builds
+                                for kind in ("slow", "slow+batching")], throughput, reverse))
+            row["figures"] = {build: _figures(row, build, floors["in_process_p50_ms"])
+                              for build in builds}
             rounds.append(row)
     finally:
         children.close()
 
-    medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-    # (a)'s model floor, called at the pace one client sends: an echo round trip apart.
-    floors["paced_in_process_p50_ms"] = in_process_p50_ms(
-        version_dir, inputs, args.in_process_calls, medians["echo_aio p50_ms"] / 1e3)
+    medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]
+               if key != "figures"}
+    floors["paced_in_process_p50_ms"] = medians["paced_in_process_p50_ms"]
     figures = {}
     for build in builds:
-        p50, qps = medians[f"{build} p50_ms"], medians[f"{build}+batching qps@{IN_FLIGHT}"]
-        figures[build] = {
-            # The issue's floors: the grpc.aio echo and the in-process call, made at the pace
-            # the server sees them; and against the tight-loop call, for comparison.
-            "overhead_ms": p50 - medians["echo_aio p50_ms"]
-            - floors["paced_in_process_p50_ms"],
-            "overhead_vs_tight_loop_ms": p50 - medians["echo_aio p50_ms"]
-            - floors["in_process_p50_ms"],
-            "throughput_fraction_of_echo": qps / medians[f"echo_aio qps@{IN_FLIGHT}"],
-            "batching_multiplier": medians[f"{build} slow+batching qps@{IN_FLIGHT}"]
-            / medians[f"{build} slow qps@{IN_FLIGHT}"],
-            # Stricter: against the sync echo, where that one is the faster floor here.
-            "overhead_vs_sync_echo_ms": p50 - medians["echo p50_ms"]
-            - floors["paced_in_process_p50_ms"],
-            "throughput_fraction_of_sync_echo": qps / medians[f"echo qps@{IN_FLIGHT}"],
-        }
+        # Each figure is the median of its per-round values: a ratio or difference taken
+        # between measurements seconds apart, so the machine's drift between rounds cancels.
+        per_round = [r["figures"][build] for r in rounds]
+        figures[build] = {key: statistics.median(f[key] for f in per_round)
+                          for key in per_round[0]}
+        figures[build]["spread"] = {key: [min(f[key] for f in per_round),
+                                          max(f[key] for f in per_round)]
+                                    for key in _HEADLINE}
         figures[build]["goals_met"] = {
             "overhead_ms": figures[build]["overhead_ms"] <= GOAL_OVERHEAD_MS,
             "throughput_fraction_of_echo":
@@ -552,8 +588,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     """The figures and their floors, one line each, for the terminal."""
     m, f = result["medians"], result["floors"]
-    lines = [f"serve overhead: {result['model']} v{result['version']}, median of "
-             f"{result['repeats']} rounds, {result['cpus']} CPUs, batching: max_batch_size "
+    lines = [f"serve overhead: {result['model']} v{result['version']}, figures: median of "
+             f"{result['repeats']} per-round values [their range], {result['cpus']} CPUs, batching: max_batch_size "
              f"{result['batching']['max_batch_size']}, batch_timeout_micros "
              f"{result['batching']['batch_timeout_micros']} (slow model: 32, "
              f"{result['batching']['slow_batch_timeout_micros']}), batch threads "
@@ -570,19 +606,24 @@ def table(result: dict[str, Any]) -> str:
              f"  slow model in-process p50          {f['slow_in_process_p50_ms']:8.3f} ms"]
     for build, fig in result["figures"].items():
         ok = {k: "ok" if v else "MISSED" for k, v in fig["goals_met"].items()}
+        low = {key: pair[0] for key, pair in fig["spread"].items()}
+        high = {key: pair[1] for key, pair in fig["spread"].items()}
         lines += [
             f"  [{build}] p50 {m[f'{build} p50_ms']:.3f} ms, qps@{IN_FLIGHT} batching "
             f"{m[f'{build}+batching qps@{IN_FLIGHT}']:.0f} (off: {m[f'{build} qps@{IN_FLIGHT}']:.0f}),"
             f" slow qps {m[f'{build} slow+batching qps@{IN_FLIGHT}']:.1f} batching / "
             f"{m[f'{build} slow qps@{IN_FLIGHT}']:.1f} not",
             f"  [{build}] (a) overhead             {fig['overhead_ms']:8.3f} ms "
-            f"(goal <= {GOAL_OVERHEAD_MS}) {ok['overhead_ms']}; over the sync echo "
+            f"[{low['overhead_ms']:.3f}, {high['overhead_ms']:.3f}] (goal <= {GOAL_OVERHEAD_MS}) "
+            f"{ok['overhead_ms']}; over the sync echo "
             f"{fig['overhead_vs_sync_echo_ms']:.3f} ms; over the tight-loop floor "
             f"{fig['overhead_vs_tight_loop_ms']:.3f} ms",
             f"  [{build}] (b) qps / echo qps       {fig['throughput_fraction_of_echo']:8.2f}   "
+            f"[{low['throughput_fraction_of_echo']:.2f}, {high['throughput_fraction_of_echo']:.2f}] "
             f"(goal >= {GOAL_THROUGHPUT_FRACTION}) {ok['throughput_fraction_of_echo']}; "
             f"of the sync echo's {fig['throughput_fraction_of_sync_echo']:.2f}",
             f"  [{build}] (c) batching multiplier  {fig['batching_multiplier']:8.2f}x  "
+            f"[{low['batching_multiplier']:.2f}, {high['batching_multiplier']:.2f}] "
             f"(goal >= {GOAL_BATCHING_MULTIPLIER}) {ok['batching_multiplier']}",
         ]
     return "\n".join(lines)
@@ -594,11 +635,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model_repo", required=True)
     parser.add_argument("--name", required=True, help="model folder in the repository")
     parser.add_argument("--out", required=True, help="folder for serve_overhead.json")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
-    parser.add_argument("--slow_seconds", type=float, default=4.0)
+    parser.add_argument("--repeats", type=int, default=9,
+                        help="rounds; each figure is the median of its per-round values")
+    parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument("--slow_seconds", type=float, default=3.0)
     parser.add_argument("--warmup_s", type=float, default=0.5)
-    parser.add_argument("--in_process_calls", type=int, default=3000)
+    parser.add_argument("--in_process_calls", type=int, default=3000,
+                        help="calls for the tight-loop floor")
+    parser.add_argument("--paced_calls", type=int, default=1000,
+                        help="calls per round for (a)'s paced floor")
     parser.add_argument("--slow_width", type=int, default=2048)
     parser.add_argument("--slow_layers", type=int, default=8)
     parser.add_argument("--max_batch_size", type=int, default=32,
@@ -623,8 +668,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a tiny run that only checks the benchmark works")
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeats, args.seconds, args.slow_seconds, args.warmup_s = 1, 0.3, 0.3, 0.1
+        args.repeats, args.seconds, args.slow_seconds, args.warmup_s = 2, 0.3, 0.3, 0.1
         args.in_process_calls, args.slow_width, args.slow_layers = 100, 256, 2
+        args.paced_calls = 50
     return args
 
 

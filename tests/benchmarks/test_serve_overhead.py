@@ -33,8 +33,14 @@ def test_quick_run_writes_the_three_figures_with_their_floors(tmp_path):
         assert report["medians"][floor] > 0
     assert report["floors"]["in_process_p50_ms"] > 0
     assert report["floors"]["paced_in_process_p50_ms"] > 0  # (a)'s floor: calls a round trip apart
-    assert figures["overhead_ms"] == pytest.approx(
-        report["medians"]["server p50_ms"] - report["medians"]["echo_aio p50_ms"]
-        - report["floors"]["paced_in_process_p50_ms"])
+    # Each figure is the median of its per-round values, each from measurements side by side.
+    for row in report["rounds"]:
+        assert row["figures"]["server"]["overhead_ms"] == pytest.approx(
+            row["server p50_ms"] - row["echo_aio p50_ms"] - row["paced_in_process_p50_ms"])
+        assert row["figures"]["server"]["throughput_fraction_of_echo"] == pytest.approx(
+            row["server+batching qps@32"] / row["echo_aio qps@32"])
+    assert report["repeats"] == len(report["rounds"]) == 2  # one forward, one reversed
+    low, high = figures["spread"]["throughput_fraction_of_echo"]
+    assert low <= figures["throughput_fraction_of_echo"] <= high
     assert report["tensorflow_threads"] == {"intra_op": 1, "inter_op": 2}
     assert "(a) overhead" in result.stdout and "(c) batching multiplier" in result.stdout
