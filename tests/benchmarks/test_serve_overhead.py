@@ -40,6 +40,8 @@ def test_quick_run_writes_the_three_figures_with_their_floors(tmp_path):
             row["server p50_ms"] - row["echo_aio p50_ms"] - row["paced_in_process_p50_ms"])
         assert row["figures"]["server"]["overhead_vs_echo_with_model_ms"] == pytest.approx(
             row["server p50_ms"] - row["echo_aio+model p50_ms"])
+        assert row["floors_together_overhead_ms"] == pytest.approx(
+            row["echo_aio+model p50_ms"] - row["echo_aio p50_ms"] - row["paced_in_process_p50_ms"])
         assert row["figures"]["server"]["throughput_fraction_of_echo"] == pytest.approx(
             row["server+batching qps@32"] / row["echo_aio qps@32"])
     assert report["repeats"] == len(report["rounds"]) == 2  # one forward, one reversed
