@@ -242,17 +242,20 @@ class BatchScheduler:
     """
 
     def __init__(self, run: RunFn, config: BatchingConfig,
-                 on_batch: Callable[[int], None] = lambda size: None,
-                 on_queue: Callable[[int], None] = lambda depth: None) -> None:
+                 on_batch: Callable[[int], None] = lambda size: None) -> None:
         self._run = run
         self._config = config
         self._on_batch = on_batch
-        self._on_queue = on_queue
         self._cond = threading.Condition()
         self._queue: deque[_Task] = deque()
         self._queued = 0  # examples waiting
         self._leaders = 0  # batches being gathered or run
         self._stopped = False
+
+    @property
+    def queued(self) -> int:
+        """Examples waiting (the queue depth metric)."""
+        return self._queued
 
     def _keyed(self, inputs: dict[str, np.ndarray]) -> tuple[int, tuple] | None:
         """The request's (size, key), None when it cannot be batched; refuses oversized ones."""
@@ -281,7 +284,6 @@ class BatchScheduler:
                 task.lead = True
             if options.batch_timeout_micros and self._queued >= options.max_batch_size:
                 self._cond.notify_all()  # a leader gathering a batch may close it now
-        self._on_queue(self._queued)
         return task.lead
 
     def submit(self, inputs: dict[str, np.ndarray], deadline: float | None) -> dict[str, np.ndarray]:
@@ -330,7 +332,6 @@ class BatchScheduler:
                 return False
             self._queue.remove(task)
             self._queued -= task.size
-        self._on_queue(self._queued)
         return True
 
     def _wait(self, task: _Task) -> bool:
@@ -414,7 +415,6 @@ class BatchScheduler:
                     rest.append(task)
             self._queue = rest
             self._queued -= size
-        self._on_queue(self._queued)
         return batch
 
     def _run_batch(self, batch: list[_Task]) -> None:

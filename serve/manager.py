@@ -21,6 +21,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 log = logging.getLogger("liveri.serve")
 
 State = get_model_status_pb2.ModelVersionStatus.State
+_AVAILABLE = State.AVAILABLE  # each State.X is a lookup in protobuf's enum wrapper: hot paths
 MAX_LOAD_ATTEMPTS = 3
 
 LoadFn = Callable[[ModelSpec, int, str], Servable]
@@ -47,8 +48,11 @@ class ModelState:
     removed: bool = False
 
     def latest_available(self) -> VersionState | None:
-        ready = [v for v in self.versions.values() if v.state == State.AVAILABLE]
-        return max(ready, key=lambda v: v.version) if ready else None
+        latest = None  # a plain loop: every request without a version asks this
+        for state in self.versions.values():
+            if state.state == _AVAILABLE and (latest is None or state.version > latest.version):
+                latest = state
+        return latest
 
 
 class Handle:
@@ -196,7 +200,7 @@ class ServableManager:
                 state = model.latest_available()
             else:
                 state = model.versions.get(version)
-                if state is not None and state.state != State.AVAILABLE:
+                if state is not None and state.state != _AVAILABLE:
                     state = None
             if state is None:
                 raise _not_found(name, version)

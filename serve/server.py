@@ -182,10 +182,10 @@ class ModelServer:
                 for signature in servable.signatures.values():
                     scheduler = BatchScheduler(
                         signature.run_direct, self._batching,
-                        on_batch=self.metrics.batch_size.labels(spec.name, signature.key).observe,
-                        on_queue=self.metrics.queue_depth.labels(spec.name, signature.key).set)
+                        on_batch=self.metrics.batch_size.labels(spec.name, signature.key).observe)
                     signature.batcher = scheduler
-                    servable.on_unload.append(scheduler.stop)
+                    servable.on_unload += (scheduler.stop, self.metrics.watch_queue(
+                        spec.name, signature.key, lambda s=scheduler: s.queued))
             try:
                 count = run_warmup(servable)
             except Exception:
