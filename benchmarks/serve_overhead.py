@@ -16,11 +16,13 @@ is measured too, and (a) and (b) are also printed against it (it can be the fast
 
 Each server runs in a child process of its own and the load in another one (stock
 `tensorflow_serving.apis` stubs), so no two of them share a GIL. Every round measures each
-target once, in turn (in reverse every other round), and the paced floor; a grpc.aio echo that
-also makes the in-process call measures what (a)'s two floors add up to in one server. Each
-figure is the median over `--repeats` rounds of its value within a round, so what the machine
-does between rounds (its speed here drifts by 2x within minutes) cancels out. TensorFlow runs with one
-intra-op and one inter-op thread in every server and floor unless told otherwise.
+target's latency once, in turn (in reverse every other round), and the paced floor; throughput
+targets take turns of `--slice_s` within the round, so each ratio compares measurements a
+fraction of a second apart. A grpc.aio echo that also makes the in-process call measures what
+(a)'s two floors add up to in one server. Each figure is the median over `--repeats` rounds of
+its value within a round, so what the machine does between rounds (its speed here drifts by 2x
+within minutes) cancels out. TensorFlow runs with one intra-op and one inter-op thread in every
+server and floor unless told otherwise.
 `--baseline_serve DIR` also measures the server code in DIR (a `serve/` folder, e.g. from a git
 worktree of an older commit) side by side with the current one.
 Writes DIR/serve_overhead.json and prints a table.
@@ -322,36 +324,53 @@ def _latencies(target: str, request: bytes, seconds: float, warmup_s: float) -> 
     return times
 
 
-def _throughput(target: str, request: bytes, in_flight: int, seconds: float,
-                warmup_s: float) -> float:
-    """`in_flight` requests always outstanding (grpc.aio client): answers per second."""
+def _throughput(targets: list[str], request: bytes, in_flight: int, seconds: float,
+                warmup_s: float, slice_s: float) -> list[float]:
+    """Each target's answers per second with `in_flight` requests always outstanding (grpc.aio
+    client), measured in turns: every target gets a slice of `slice_s` in turn (in reverse every
+    other turn) until each has had `seconds`. Targets measured a fraction of a second apart see
+    the same machine, so its drift over seconds falls on all of them alike.
+
+    Each slice counts the answers after its first `settle` (the pipeline filling up), so a
+    short slice does not favour the target with the shorter round trip.
+    """
     import grpc
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     message = predict_pb2.PredictRequest.FromString(request)
+    settle = min(0.05, slice_s / 5)
 
-    async def run() -> float:
-        async with grpc.aio.insecure_channel(target) as channel:
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            counted = [0]
-            window: dict[str, float] = {}
-            stop_at = time.perf_counter() + warmup_s + seconds
+    async def burst(stub: Any, duration: float) -> int:
+        """Answers between `settle` and `duration` seconds from now."""
+        answered = [0]
+        now = time.perf_counter()
+        count_from, stop_at = now + settle, now + duration
 
-            async def worker() -> None:
-                while True:
-                    await stub.Predict(message, timeout=60)
-                    now = time.perf_counter()
-                    if now >= stop_at:
-                        return
-                    if "start" in window:
-                        counted[0] += 1
+        async def worker() -> None:
+            while time.perf_counter() < stop_at:
+                await stub.Predict(message, timeout=60)
+                if count_from <= time.perf_counter() <= stop_at:
+                    answered[0] += 1
 
-            async def mark() -> None:
-                await asyncio.sleep(warmup_s)
-                window["start"] = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        return answered[0]
 
-            await asyncio.gather(mark(), *(worker() for _ in range(in_flight)))
-            return counted[0] / (stop_at - window["start"])
+    async def run() -> list[float]:
+        channels = [grpc.aio.insecure_channel(target) for target in targets]
+        try:
+            stubs = [prediction_service_pb2_grpc.PredictionServiceStub(c) for c in channels]
+            for stub in stubs:
+                await burst(stub, warmup_s)
+            answered = [0] * len(stubs)
+            turns = max(1, round(seconds / slice_s))
+            for turn in range(turns):
+                order = range(len(stubs)) if turn % 2 == 0 else reversed(range(len(stubs)))
+                for index in order:
+                    answered[index] += await burst(stubs[index], slice_s)
+            return [n / (turns * (slice_s - settle)) for n in answered]
+        finally:
+            for channel in channels:
+                await channel.close()
 
     return asyncio.run(run())
 
@@ -528,17 +547,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {f"{label} p50_ms": float(np.percentile(times, 50) * 1e3),
                 f"{label} p99_ms": float(np.percentile(times, 99) * 1e3)}
 
-    def throughput(target: str, label: str) -> dict[str, float]:
-        slow = "slow" in label
-        return {f"{label} qps@{IN_FLIGHT}": children.load(
-            "throughput", target, slow_request if slow else request, IN_FLIGHT,
-            args.slow_seconds if slow else args.seconds, args.warmup_s)}
+    def throughput(labels: list[str], reverse: bool) -> dict[str, float]:
+        """Throughput of every target in `labels`, in interleaved slices (`_throughput`)."""
+        slow = "slow" in labels[0]
+        order = list(reversed(labels)) if reverse else labels
+        rates = children.load("throughput", [f"127.0.0.1:{ports[label]}" for label in order],
+                              slow_request if slow else request, IN_FLIGHT,
+                              args.slow_seconds if slow else args.seconds, args.warmup_s,
+                              args.slice_s)
+        return {f"{label} qps@{IN_FLIGHT}": rate for label, rate in zip(order, rates)}
 
-    def measure(labels: list[str], measure_one: Callable[[str, str], dict[str, float]],
-                reverse: bool) -> dict[str, float]:
+    def measure_latency(labels: list[str], reverse: bool) -> dict[str, float]:
         row = {}
         for label in reversed(labels) if reverse else labels:
-            row.update(measure_one(f"127.0.0.1:{ports[label]}", label))
+            row.update(latency(f"127.0.0.1:{ports[label]}", label))
         return row
 
     try:
@@ -547,8 +569,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # Every other round runs its targets in reverse, so no target always follows
             # another: drift and warm-up effects fall on each side alike.
             reverse = number % 2 == 1
-            row: dict[str, Any] = measure(["echo", "echo_aio", *builds, ECHO_WITH_MODEL],
-                                          latency, reverse)
+            row: dict[str, Any] = measure_latency(["echo", "echo_aio", *builds, ECHO_WITH_MODEL],
+                                                  reverse)
             # (a)'s model floor, called at the pace one client sends: this round's echo round
             # trip apart.
             row["paced_in_process_p50_ms"] = in_process_p50_ms(
@@ -559,10 +581,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row["floors_together_overhead_ms"] = (row[f"{ECHO_WITH_MODEL} p50_ms"]
                                                   - row["echo_aio p50_ms"]
                                                   - row["paced_in_process_p50_ms"])
-            row.update(measure(["echo", "echo_aio", *[f"{b}+batching" for b in builds],
-                                *builds], throughput, reverse))
-            row.update(measure([f"{b} {kind}" for b in builds
-                                for kind in ("slow", "slow+batching")], throughput, reverse))
+            row.update(throughput(["echo", "echo_aio", *[f"{b}+batching" for b in builds],
+                                   *builds], reverse))
+            row.update(throughput([f"{b} {kind}" for b in builds
+                                   for kind in ("slow", "slow+batching")], reverse))
             row["figures"] = {build: _figures(row, build, floors["in_process_p50_ms"])
                               for build in builds}
             rounds.append(row)
@@ -595,7 +617,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     return {
         "model": args.name, "version": int(version_dir.name), "in_flight": IN_FLIGHT,
-        "repeats": args.repeats, "seconds": args.seconds, "cpus": os.cpu_count(),
+        "repeats": args.repeats, "seconds": args.seconds, "slice_s": args.slice_s,
+        "cpus": os.cpu_count(),
         "batching": {"max_batch_size": args.max_batch_size,
                      "batch_timeout_micros": args.batch_timeout_micros,
                      "slow_max_batch_size": IN_FLIGHT,
@@ -676,6 +699,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="rounds; each figure is the median of its per-round values")
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--slow_seconds", type=float, default=3.0)
+    parser.add_argument("--slice_s", type=float, default=0.25,
+                        help="throughput targets take turns of this long within a round")
     parser.add_argument("--warmup_s", type=float, default=0.5)
     parser.add_argument("--in_process_calls", type=int, default=3000,
                         help="calls for the tight-loop floor")
@@ -706,6 +731,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.seconds, args.slow_seconds, args.warmup_s = 2, 0.3, 0.3, 0.1
+        args.slice_s = 0.15
         args.in_process_calls, args.slow_width, args.slow_layers = 100, 256, 2
         args.paced_calls = 50
     return args
