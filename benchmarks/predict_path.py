@@ -38,6 +38,7 @@ from liveri.benchmarks.serve_overhead import (
     example_inputs,
     newest_version,
     predict_request_bytes,
+    start_model_server,
 )
 
 
@@ -85,13 +86,8 @@ def _build_process(plan: dict[str, Any], conn: Any) -> None:
         if plan.get("serve_dir"):
             _use_serve_dir(plan["serve_dir"])
         from liveri.serve.grpc_service import PredictionServicer
-        from liveri.serve.server import ModelServer
 
-        server = ModelServer(model_repo=plan["model_repo"], host="127.0.0.1", port=0,
-                             rest_api_port=None, metrics_port=None,
-                             file_system_poll_wait_seconds=0,
-                             batching_parameters_file=plan["batching_file"])
-        server.start()
+        server = start_model_server(plan["model_repo"], "127.0.0.1", plan["batching_file"])
         servicer = PredictionServicer(server._dispatcher, server._executor)
         _measure(servicer, plan["request"], plan["warmup_s"], plan["in_flight"])
         conn.send("ready")

@@ -265,6 +265,17 @@ def _set_tf_threads(intra_op: int, inter_op: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(inter_op)
 
 
+def start_model_server(model_repo: str, host: str, batching_file: str | None) -> Any:
+    """The model server under test, started: gRPC only, on a free port, no polling; batching
+    from `batching_file` when given. Uses whichever `liveri.serve` this process imported."""
+    from liveri.serve.server import ModelServer
+
+    server = ModelServer(model_repo=model_repo, host=host, port=0, rest_api_port=None,
+                         metrics_port=None, file_system_poll_wait_seconds=0,
+                         batching_parameters_file=batching_file)
+    return server.start()
+
+
 def _server_process(plan: dict[str, Any], conn: Any) -> None:
     """Child: start every server in `plan["servers"]`, send their ports, stop when told."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -282,13 +293,8 @@ def _server_process(plan: dict[str, Any], conn: Any) -> None:
                 port, stop = _start_echo_aio(plan["host"], signature_call(
                     Path(server["version_dir"]), example_inputs(Path(server["version_dir"]))))
             else:
-                from liveri.serve.server import ModelServer
-
-                model = ModelServer(model_repo=server["model_repo"], host=plan["host"], port=0,
-                                    rest_api_port=None, metrics_port=None,
-                                    file_system_poll_wait_seconds=0,
-                                    batching_parameters_file=server.get("batching_file"))
-                model.start()
+                model = start_model_server(server["model_repo"], plan["host"],
+                                           server.get("batching_file"))
                 port, stop = model.grpc_port, model.stop
             ports[label] = port
             stops.append(stop)
