@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      default=8501, help="REST port (0 disables REST)")
     net.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
                      help="REST request timeout in milliseconds")
+    net.add_argument("--rest_api_num_threads", type=int, default=0,
+                     help="REST requests handled at once; more wait their turn (0: 4 per core)")
     net.add_argument("--metrics_port", type=int, default=8502,
                      help="Prometheus /metrics port (0 disables)")
     net.add_argument("--monitoring_config_file",

@@ -1,47 +1,118 @@
 """A small threaded HTTP server for the REST API and the metrics endpoint.
 
-Standard library only: one thread per connection, bodies bounded, nothing evaluated.
+Standard library only: one thread per connection, bodies bounded, nothing evaluated. Load is
+bounded twice: at most `max_connections` open connections (one more is answered 503 and closed at
+once), and at most `workers` requests handled at a time (TF Serving's `--rest_api_num_threads`);
+a request that finds every worker busy waits for one, before its body is read, up to
+`queue_timeout` seconds, then gets 503. So memory holds at most `workers` bodies, however many
+clients push. `stop_accepting` then `drain` is the graceful stop: no new connection or request is
+taken, and the requests already being handled finish.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from liveri.errors import UsageError
 
 # (method, path, body) -> (status, body, content type)
 Route = Callable[[str, str, bytes], tuple[int, bytes, str]]
 MAX_BODY_BYTES = 1 << 30
+MAX_CONNECTIONS = 1024
+_JSON = "application/json"
+_BUSY = b'{"error":"server overloaded: every REST worker is busy; retry later"}'
+_STOPPING = b'{"error":"server is shutting down"}'
+_REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: " + str(len(_BUSY)).encode() + b"\r\n\r\n"
+            + _BUSY)
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = True  # an idle keep-alive connection must not hold the process at exit
     allow_reuse_address = True
     request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 workers: int, max_connections: int, queue_timeout: float | None) -> None:
+        super().__init__(address, handler)
+        self.workers = threading.BoundedSemaphore(workers)
+        self.queue_timeout = queue_timeout
+        self.max_connections = max_connections
+        self.connections = 0
+        self.handling = 0  # requests between reading their headers and writing their answer
+        self.stopping = False
+        self.changed = threading.Condition()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.changed:
+            full = self.connections >= self.max_connections
+            if not full:
+                self.connections += 1
+        if full:
+            try:
+                request.sendall(_REFUSED)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.changed:
+                self.connections -= 1
 
 
 def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "liveri-serve"
+        server: _Server
 
         def _answer(self, method: str) -> None:
+            server = self.server
+            with server.changed:
+                if server.stopping:
+                    self._send(503, _STOPPING, _JSON, close=True)
+                    return
+                server.handling += 1
+            try:
+                if not server.workers.acquire(timeout=server.queue_timeout):
+                    self._send(503, _BUSY, _JSON, close=True)  # its body was never read
+                    return
+                try:
+                    self._send(*self._route(method))
+                finally:
+                    server.workers.release()
+            finally:
+                with server.changed:
+                    server.handling -= 1
+                    server.changed.notify_all()
+
+        def _route(self, method: str) -> tuple[int, bytes, str]:
             length = int(self.headers.get("Content-Length") or 0)
             if length < 0 or length > MAX_BODY_BYTES:
-                status, body, kind = 413, b'{"error":"request body too large"}', "application/json"
                 self.close_connection = True
-            else:
-                body_in = self.rfile.read(length) if length else b""
-                try:
-                    status, body, kind = route(method, self.path, body_in)
-                except Exception:  # never let a request kill the connection thread
-                    status, kind = 500, "application/json"
-                    body = b'{"error":"internal error"}'
+                return 413, b'{"error":"request body too large"}', _JSON
+            body_in = self.rfile.read(length) if length else b""
+            try:
+                return route(method, self.path, body_in)
+            except Exception:  # never let a request kill the connection thread
+                return 500, b'{"error":"internal error"}', _JSON
+
+        def _send(self, status: int, body: bytes, kind: str, close: bool = False) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self.wfile.write(body)
 
@@ -60,9 +131,14 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
 class HttpServer:
     """Serves `route` on host:port (0 picks a free port) from a background thread."""
 
-    def __init__(self, host: str, port: int, route: Route, name: str) -> None:
+    def __init__(self, host: str, port: int, route: Route, name: str, workers: int = 32,
+                 max_connections: int = MAX_CONNECTIONS, queue_timeout: float | None = 30.0
+                 ) -> None:
+        if workers < 1:
+            raise UsageError(f"{name}: the number of worker threads must be >= 1, got {workers}")
         try:
-            self._server = _Server((host, port), _handler(route))
+            self._server = _Server((host, port), _handler(route), workers, max_connections,
+                                   queue_timeout)
         except OSError as exc:
             raise UsageError(f"cannot listen for {name} on {host}:{port}: {exc.strerror}") from None
         self.port = self._server.server_address[1]
@@ -70,6 +146,24 @@ class HttpServer:
                                         daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop_accepting(self) -> None:
+        """Close the listening socket; a request arriving on an open connection gets 503."""
+        with self._server.changed:
+            self._server.stopping = True
         self._server.shutdown()
         self._server.server_close()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait (up to `timeout` s) for the requests being handled; True once none is left."""
+        end = time.monotonic() + timeout
+        with self._server.changed:
+            while self._server.handling:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._server.changed.wait(left)
+        return True
+
+    def stop(self, grace: float = 10.0) -> None:
+        self.stop_accepting()
+        self.drain(grace)

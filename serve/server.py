@@ -104,6 +104,7 @@ class ModelServer:
         monitoring_config_file: str | None = None,
         prefer_tflite_model: bool = False,
         rest_api_timeout_in_ms: int = 30000,
+        rest_api_num_threads: int = 0,
         grpc_workers: int = GRPC_WORKERS,
         tensorflow_intra_op_parallelism: int = 0,
         tensorflow_inter_op_parallelism: int = 0,
@@ -127,6 +128,8 @@ class ModelServer:
                             if monitoring_config_file else config_lib.MonitoringConfig())
         self._prefer_tflite = prefer_tflite_model
         self._rest_timeout = rest_api_timeout_in_ms / 1000 if rest_api_timeout_in_ms > 0 else None
+        # TF Serving's default: four REST workers per core.
+        self._rest_workers = rest_api_num_threads or 4 * (os.cpu_count() or 1)
         self._grpc_workers = grpc_workers
         self._tf_parallelism = (tensorflow_intra_op_parallelism, tensorflow_inter_op_parallelism)
 
@@ -264,7 +267,9 @@ class ModelServer:
                 if self._monitoring.prometheus_enabled:
                     routes[self._monitoring.prometheus_path] = self._metrics_response
                 api = RestApi(self._dispatcher, self._rest_timeout, routes)
-                self._rest = HttpServer(self._host, self._rest_port_wanted, api.handle, "REST")
+                self._rest = HttpServer(self._host, self._rest_port_wanted, api.handle, "REST",
+                                        workers=self._rest_workers,
+                                        queue_timeout=self._rest_timeout)
                 self.rest_port = self._rest.port
             if self._metrics_port_wanted is not None:
                 self._metrics_http = HttpServer(self._host, self._metrics_port_wanted,
@@ -408,16 +413,20 @@ class ModelServer:
     def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (up to `grace` seconds), unload models."""
         self._stop.set()
+        ends = time.monotonic() + grace
         self._on_loop(self._health.enter_graceful_shutdown())
+        if self._rest is not None:  # REST and gRPC stop accepting together, then both drain
+            self._rest.stop_accepting()
         if self._grpc is not None:
             self._on_loop(self._grpc.stop(grace))
             self._grpc = None
+        if self._rest is not None:
+            self._rest.drain(max(0.0, ends - time.monotonic()))
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
-        for http in (self._rest, self._metrics_http):
-            if http is not None:
-                http.stop()
+        if self._metrics_http is not None:
+            self._metrics_http.stop(grace=1.0)
         self._rest = self._metrics_http = None
         for thread in self._pollers:
             thread.join(timeout=5)

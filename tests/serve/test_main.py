@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 import grpc
 import pytest
@@ -82,36 +87,60 @@ def test_serves_in_the_foreground_until_sigterm(model_repo):
             process.kill()
 
 
-def test_request_in_flight_during_sigterm_finishes_and_exit_is_0(model_repo, tmp_path):
-    # A long batch timeout holds the request inside the server while SIGTERM arrives.
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+def test_a_request_in_flight_during_sigterm_finishes_and_exit_is_0(model_repo, tmp_path,
+                                                                    protocol):
+    # A long batch timeout holds the request inside the server while SIGTERM arrives; the real
+    # CLI, as a deployment script starts it.
     params = tmp_path / "batching.txt"
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 2000000 }\n"
                       "num_batch_threads { value: 1 }\n")
+    with socket.socket() as probe:  # the CLI's --rest_api_port=0 means no REST: pick a port
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, "--model_repo", model_repo, "--port=0",
-         "--rest_api_port=0", "--metrics_port=0", f"--batching_parameters_file={params}"],
+        [sys.executable, "-m", "liveri", "serve", "--model_repo", model_repo, "--port=0",
+         f"--rest_api_port={free_port}", "--metrics_port=0", "--enable_batching",
+         f"--batching_parameters_file={params}"],
         cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
-        port = None
+        port = rest_port = None
         for line in process.stderr:
             if line.startswith("liveri serve: gRPC on"):
                 port = int(line.split(":")[2].split(",")[0])
+                rest_port = int(re.search(r"REST on port (\d+)", line).group(1))
                 break
-        assert port, "server did not report its port"
+        assert port and rest_port, "server did not report its ports"
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{port}"))
-        pixels = sample_pixels(2)
-        in_flight = stub.Predict.future(digits_request(pixels), timeout=30)
+        pixels = sample_pixels(3, seed=11)
+        answers: list = []
+
+        def ask() -> None:
+            if protocol == "grpc":
+                answer = stub.Predict(digits_request(pixels), timeout=30)
+                answers.append(tf.make_ndarray(answer.outputs["classes"]).tolist())
+                return
+            body = json.dumps({"instances": pixels.tolist()}).encode()
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{rest_port}/v1/models/digits:predict", data=body)
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 200
+                answers.append([row["classes"] for row in json.loads(answer.read())["predictions"]])
+
+        client = threading.Thread(target=ask)
+        client.start()
         time.sleep(0.5)
-        assert not in_flight.done(), "the request must still be in the server at SIGTERM"
+        assert not answers, "the request must still be in the server at SIGTERM"
         process.send_signal(signal.SIGTERM)
-        answer = in_flight.result()
-        assert tf.make_ndarray(answer.outputs["classes"]).tolist() == \
-            digits_reference(0, pixels).tolist()
+        client.join(30)
+        assert answers == [digits_reference(0, pixels).tolist()]
         assert process.wait(timeout=60) == 0
         with pytest.raises(grpc.RpcError) as refused:  # and it no longer accepts requests
             stub.Predict(digits_request(pixels), timeout=5)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/digits", timeout=5)
     finally:
         if process.poll() is None:
             process.kill()

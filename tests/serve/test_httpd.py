@@ -1,0 +1,126 @@
+"""The REST front end's HTTP server under load and at shutdown, over real sockets."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+
+import pytest
+from liveri.serve.httpd import HttpServer
+
+
+class GatedRoute:
+    """A route that answers its request body back once the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def __call__(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+        self.entered.release()
+        self.gate.wait(10)
+        return 200, json.dumps({"path": path, "echo": body.decode()}).encode(), "application/json"
+
+
+def post(port: int, body: str, results: list, timeout: float = 10) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("POST", "/v1/x", body=body.encode())
+        answer = connection.getresponse()
+        results.append((answer.status, json.loads(answer.read())))
+    except OSError as exc:
+        results.append(exc)
+    finally:
+        connection.close()
+
+
+def in_thread(*args) -> threading.Thread:
+    thread = threading.Thread(target=post, args=args)
+    thread.start()
+    return thread
+
+
+def test_busy_workers_answer_503_at_the_queue_timeout_and_the_server_recovers():
+    route = GatedRoute()
+    server = HttpServer("127.0.0.1", 0, route, "REST", workers=1, queue_timeout=0.3)
+    try:
+        held: list = []
+        holder = in_thread(server.port, "first", held)
+        assert route.entered.acquire(timeout=5)  # the only worker is busy with "first"
+        refused: list = []
+        started = time.monotonic()
+        post(server.port, "second", refused)
+        assert refused[0][0] == 503 and "busy" in refused[0][1]["error"]
+        assert time.monotonic() - started < 5
+        route.gate.set()
+        holder.join(10)
+        assert held == [(200, {"path": "/v1/x", "echo": "first"})]
+        after: list = []
+        post(server.port, "third", after)
+        assert after == [(200, {"path": "/v1/x", "echo": "third"})]
+    finally:
+        route.gate.set()
+        server.stop(grace=1)
+
+
+def test_a_request_waits_its_turn_for_a_worker_within_the_timeout():
+    route = GatedRoute()
+    server = HttpServer("127.0.0.1", 0, route, "REST", workers=1, queue_timeout=10)
+    try:
+        first, second = [], []
+        threads = [in_thread(server.port, "a", first)]
+        assert route.entered.acquire(timeout=5)
+        threads.append(in_thread(server.port, "b", second))
+        time.sleep(0.3)
+        assert not second  # waiting for the worker, not refused
+        route.gate.set()
+        for thread in threads:
+            thread.join(10)
+        assert first[0][0] == second[0][0] == 200
+    finally:
+        route.gate.set()
+        server.stop(grace=1)
+
+
+def test_connections_past_the_limit_are_refused_at_once():
+    route = GatedRoute()
+    route.gate.set()
+    server = HttpServer("127.0.0.1", 0, route, "REST", max_connections=2)
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both are open connection threads now
+        refused: list = []
+        post(server.port, "third", refused)
+        assert refused[0][0] == 503
+        for connection in idle:
+            connection.close()
+        deadline = time.monotonic() + 5
+        answered: list = []
+        while time.monotonic() < deadline:  # their threads end once the sockets close
+            answered.clear()
+            post(server.port, "later", answered)
+            if answered[0][0] == 200:
+                break
+            time.sleep(0.05)
+        assert answered == [(200, {"path": "/v1/x", "echo": "later"})]
+    finally:
+        server.stop(grace=1)
+
+
+def test_stopping_refuses_new_connections_and_lets_handled_requests_finish():
+    route = GatedRoute()
+    server = HttpServer("127.0.0.1", 0, route, "REST")
+    held: list = []
+    holder = in_thread(server.port, "in flight", held)
+    assert route.entered.acquire(timeout=5)
+    server.stop_accepting()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2)
+    assert not server.drain(0.2)  # still handling "in flight"
+    route.gate.set()
+    assert server.drain(5)
+    holder.join(5)
+    assert held == [(200, {"path": "/v1/x", "echo": "in flight"})]
