@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import grpc
@@ -362,3 +363,95 @@ def test_rest_and_grpc_requests_share_one_batching_queue(tmp_path, built_models)
             results, errors = concurrently(ask, 12)
             assert errors == [None] * 12 and all(results)
         assert batches() - before < 36  # requests shared batches
+
+
+def test_overload_is_refused_at_once_over_grpc_and_rest_and_the_server_recovers(
+        tmp_path, built_models):
+    repo = str(tmp_path / "repo")
+    install(built_models["digits"], repo, "digits", 1)
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 2 }\nmax_enqueued_batches { value: 1 }\n"
+                      "batch_timeout_micros { value: 0 }\nnum_batch_threads { value: 1 }\n")
+    with ModelServer(model_repo=repo, port=0, rest_api_port=0, metrics_port=None,
+                     batching_parameters_file=str(params),
+                     file_system_poll_wait_seconds=0) as server:
+        signature = server.manager.loaded_servables()[0].signatures["serving_default"]
+        gate = threading.Event()
+        real_model = signature.batcher._run
+
+        def gated(inputs):  # the real model, held back until the test lets it go
+            gate.wait(30)
+            return real_model(inputs)
+
+        signature.batcher._run = gated
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+        pixels = [sample_pixels(1, seed=i) for i in range(3)]
+        running = stub.Predict.future(digits_request(pixels[0]), timeout=30)
+        time.sleep(0.3)  # the only batch thread is held with `running`'s batch
+        queued = [stub.Predict.future(digits_request(p), timeout=30) for p in pixels[1:]]
+        time.sleep(0.3)  # the queue (one batch of 2) is full now
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Predict(digits_request(sample_pixels(1)), timeout=30)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        body = json.dumps({"instances": sample_pixels(1).tolist()}).encode()
+        with pytest.raises(urllib.error.HTTPError) as rest_refused:
+            urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{server.rest_port}/v1/models/digits:predict", data=body),
+                timeout=30)
+        assert rest_refused.value.code == 429
+        assert time.monotonic() - started < 5, "a full queue must answer at once"
+        gate.set()
+        for future, sent in zip([running, *queued], pixels):
+            assert np.array_equal(tf.make_ndarray(future.result().outputs["classes"]),
+                                  digits_reference(0, sent))
+        again = sample_pixels(2, seed=9)
+        answer = stub.Predict(digits_request(again), timeout=10)
+        assert np.array_equal(tf.make_ndarray(answer.outputs["classes"]),
+                              digits_reference(0, again))
+
+
+def test_changing_the_batching_file_under_load_fails_no_request(tmp_path, built_models):
+    repo = str(tmp_path / "repo")
+    install(built_models["digits"], repo, "digits", 1)
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n")
+    with ModelServer(model_repo=repo, port=0, rest_api_port=None, metrics_port=None,
+                     batching_parameters_file=str(params),
+                     file_system_poll_wait_seconds=0.1) as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+        stop, failures, answered = threading.Event(), [], [0]
+
+        def client(seed: int) -> None:
+            while not stop.is_set():
+                pixels = sample_pixels(1 + seed % 3, seed=seed)
+                try:
+                    answer = stub.Predict(digits_request(pixels), timeout=10)
+                    if not np.array_equal(tf.make_ndarray(answer.outputs["classes"]),
+                                          digits_reference(0, pixels)):
+                        failures.append("wrong answer")
+                    answered[0] += 1
+                except grpc.RpcError as exc:
+                    failures.append(exc.code())
+
+        clients = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        for thread in clients:
+            thread.start()
+        try:
+            for size, timeout in ((8, 500), (4, 0), (16, 5000)):
+                time.sleep(0.5)
+                params.write_text(f"max_batch_size {{ value: {size} }}\n"
+                                  f"batch_timeout_micros {{ value: {timeout} }}\n")
+                deadline = time.monotonic() + 10
+                while (time.monotonic() < deadline
+                       and server._batching.options.max_batch_size != size):
+                    time.sleep(0.05)
+                assert server._batching.options.max_batch_size == size
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join(30)
+        assert failures == [] and answered[0] > 20
