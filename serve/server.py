@@ -315,10 +315,13 @@ class ModelServer:
         self._grpc = self._on_loop(self._open_grpc(self._executor))
 
     async def _open_grpc(self, executor: futures.ThreadPoolExecutor) -> grpc.aio.Server:
-        options = [("grpc.so_reuseport", 0),
-                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)] + self._channel_args
-        server = grpc.aio.server(executor, options=options,
+        # The user's --grpc_channel_arguments replace these defaults (gRPC keeps the first of
+        # two values for one key, so appending them would not).
+        options = dict([("grpc.so_reuseport", 0),
+                        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+        options.update(self._channel_args)
+        server = grpc.aio.server(executor, options=list(options.items()),
                                  maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
         add_servicer(server, PredictionServicer(self._dispatcher, executor),
                      prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"])

@@ -327,6 +327,46 @@ def test_server_answers_deadline_exceeded_for_a_request_stuck_behind_a_batch(
         assert ran == [1, 2]  # the expired request of 3 cost no model time
 
 
+def test_rest_api_timeout_answers_504_for_a_request_stuck_behind_a_batch(tmp_path, built_models):
+    repo = str(tmp_path / "repo")
+    install(built_models["digits"], repo, "digits", 1)
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 8 }\nnum_batch_threads { value: 1 }\n")
+    with ModelServer(model_repo=repo, port=0, rest_api_port=0, metrics_port=None,
+                     batching_parameters_file=str(params), rest_api_timeout_in_ms=300,
+                     file_system_poll_wait_seconds=0) as server:
+        signature = server.manager.loaded_servables()[0].signatures["serving_default"]
+        gate, ran = threading.Event(), []
+        real_model = signature.batcher._run
+
+        def gated(inputs):  # the real model, held back until the test lets it go
+            gate.wait(30)
+            ran.append(len(inputs["pixels"]))
+            return real_model(inputs)
+
+        signature.batcher._run = gated
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+        first = stub.Predict.future(digits_request(sample_pixels(1)), timeout=30)
+        time.sleep(0.2)  # the only batch thread now holds `first`'s batch
+        body = json.dumps({"instances": sample_pixels(3).tolist()}).encode()
+        url = f"http://127.0.0.1:{server.rest_port}/v1/models/digits:predict"
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30)
+        assert caught.value.code == 504
+        assert "error" in json.loads(caught.value.read())
+        assert time.monotonic() - started < 5
+        gate.set()
+        first.result()
+        pixels = sample_pixels(2, seed=3)
+        with urllib.request.urlopen(urllib.request.Request(
+                url, data=json.dumps({"instances": pixels.tolist()}).encode()), timeout=30) as ok:
+            rows = json.loads(ok.read())["predictions"]
+        assert [row["classes"] for row in rows] == digits_reference(0, pixels).tolist()
+        assert ran == [1, 2]  # the expired request of 3 cost no model time
+
+
 def test_rest_and_grpc_requests_share_one_batching_queue(tmp_path, built_models):
     # REST requests wait in threads, gRPC ones as coroutines: both kinds lead and join batches.
     repo = str(tmp_path / "repo")

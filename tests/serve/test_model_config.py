@@ -8,7 +8,7 @@ import time
 
 import grpc
 import pytest
-from liveri.serve.config import parse_model_config_text
+from liveri.serve.config import parse_model_config_text, specs_from_config
 from liveri.serve.server import ModelServer
 from tensorflow_serving.apis import (
     get_model_status_pb2,
@@ -124,3 +124,28 @@ def test_cli_exits_2_on_a_bad_config_file(tmp_path):
     assert done.returncode == 2
     assert "Error parsing text-format tensorflow.serving.ModelServerConfig" in done.stderr
     assert "1:" in done.stderr
+
+
+def test_config_text_version_policies(tmp_path):
+    text = """model_config_list {
+      config { name: "newest2" base_path: "m" model_version_policy { latest { num_versions: 2 } } }
+      config { name: "every" base_path: "/abs/m" model_version_policy { all {} } }
+      config { name: "default" base_path: "m" }
+    }"""
+    specs = specs_from_config(parse_model_config_text(text, "models.config"), str(tmp_path))
+    assert [(s.name, s.policy.kind, s.policy.num_versions) for s in specs] == [
+        ("newest2", "latest", 2), ("every", "all", 1), ("default", "latest", 1)]
+    assert specs[0].base_path == str(tmp_path / "m") and specs[1].base_path == "/abs/m"
+
+
+def test_config_file_poll_wait_0_never_rereads_the_file(tmp_path, repo):
+    config_file = tmp_path / "models.config"
+    config_file.write_text(f'model_config_list {{ config {{ name: "a" base_path: "{repo}/digits" '
+                           "} }")
+    with ModelServer(model_config_file=str(config_file), port=0, rest_api_port=None,
+                     metrics_port=None, model_config_file_poll_wait_seconds=0,
+                     file_system_poll_wait_seconds=0.1) as server:
+        config_file.write_text(
+            f'model_config_list {{ config {{ name: "b" base_path: "{repo}/digits" }} }}')
+        time.sleep(1.0)  # ten file-system polls
+        assert server.manager.model_names() == ["a"]

@@ -77,3 +77,20 @@ def test_warmup_replays_records_and_a_failing_record_blocks_the_load(tmp_path, b
     with pytest.raises(UsageError, match="digits version 1: input 'pixels'"):
         ModelServer(model_repo=str(tmp_path / "bad"), port=0, rest_api_port=None,
                     metrics_port=None).start()
+
+
+def test_grpc_channel_arguments_reach_the_server(tmp_path, built_models):
+    repo = str(tmp_path / "repo")
+    install(built_models["digits"], repo, "digits", 1)
+    with ModelServer(model_repo=repo, port=0, rest_api_port=None, metrics_port=None,
+                     grpc_channel_arguments="grpc.max_receive_message_length=2000") as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+        small = sample_pixels(2)
+        assert _classes(stub, small) == digits_reference(0, small).tolist()
+        with pytest.raises(grpc.RpcError) as refused:  # 64 images of 64 bytes: over 2000
+            stub.Predict(digits_request(sample_pixels(64)), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert _classes(stub, small) == digits_reference(0, small).tolist()
+    with pytest.raises(UsageError, match="grpc_channel_arguments"):
+        ModelServer(model_repo=repo, grpc_channel_arguments="no_equals_sign")

@@ -82,6 +82,19 @@ def test_model_status_and_metadata(server):
     assert signature["method_name"] == "tensorflow/serving/predict"
 
 
+def test_status_and_metadata_of_one_version(server):
+    status, body = call(server, "/v1/models/half_plus_two/versions/123")
+    assert (status, body) == (200, {"model_version_status": [{
+        "version": "123", "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""}}]})
+    status, body = call(server, "/v1/models/digits/versions/1/metadata")
+    assert status == 200
+    assert body["model_spec"] == {"name": "digits", "signature_name": "", "version": "1"}
+    assert "serving_default" in body["metadata"]["signature_def"]["signature_def"]
+    status, body = call(server, "/v1/models/digits/versions/7")
+    assert status == 404 and "digits" in body["error"]
+
+
 def test_b64_strings_and_bad_requests(server):
     # half_plus_two's classify signature takes serialized tf.Examples: send one as b64.
     from tensorflow.core.example import example_pb2
