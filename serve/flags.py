@@ -65,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     batching.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
                           help="batch concurrent requests into one model call")
     batching.add_argument("--batching_parameters_file",
-                          help="TF Serving BatchingParameters text proto (reloaded on change)")
+                          help="TF Serving BatchingParameters text proto (re-read at each "
+                          "--file_system_poll_wait_seconds poll; a change applies without restart)")
 
     tf = parser.add_argument_group("tensorflow")
     tf.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,

@@ -8,6 +8,7 @@ import time
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from liveri.serve.config import parse_model_config_text, specs_from_config
 from liveri.serve.server import ModelServer
 from tensorflow_serving.apis import (
@@ -60,7 +61,14 @@ def test_config_file_policies_labels_and_reload(tmp_path, repo):
         channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
         models = model_service_pb2_grpc.ModelServiceStub(channel)
         predict = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def serving(name: str) -> bool:
+            answer = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=10)
+            return answer.status == health_pb2.HealthCheckResponse.SERVING
+
         assert _versions(models, "digits") == {2: 30, 1: 30}
+        assert serving("digits") and serving("hp2")
         for label, version in (("stable", 1), ("canary", 2)):
             answer = predict.Predict(digits_request(sample_pixels(1), version_label=label))
             assert answer.model_spec.version.value == version
@@ -77,6 +85,7 @@ def test_config_file_policies_labels_and_reload(tmp_path, repo):
         with pytest.raises(grpc.RpcError) as caught:
             _versions(models, "hp2")
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert serving("digits") and not serving("hp2")  # a dropped model is not SERVING
 
         model.base_path = f"{repo}/missing"
         with pytest.raises(grpc.RpcError) as caught:
