@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from liveri.benchmarks.serve_overhead import (
     IN_FLIGHT,
     _batching_file,
@@ -75,7 +76,7 @@ def _measure(servicer: Any, request_bytes: bytes, seconds: float, in_flight: int
         await asyncio.gather(*(client() for _ in range(in_flight)))
         return answered[0], time.process_time() - started
 
-    return asyncio.run(run())
+    return uvloop.run(run())  # the loop `liveri serve` runs grpc.aio on
 
 
 def _build_process(plan: dict[str, Any], conn: Any) -> None:

@@ -1,8 +1,9 @@
 """What the model server adds on top of gRPC and the model: issue 9's three speed figures.
 
 Floors come from the same run: the issue's floor, a bare grpc.aio PredictionService that echoes
-its input (no model), and the in-process call of the same SavedModel signature. A sync gRPC echo
-is measured too, and (a) and (b) are also printed against it (it can be the faster floor).
+its input (no model), on asyncio's own loop, and the in-process call of the same SavedModel
+signature. A sync gRPC echo and the aio echo on uvloop (the loop `liveri serve` runs on) are
+measured too, and (a) and (b) are also printed against each (either can be the faster floor).
 
     python -m liveri.benchmarks.serve_overhead --model_repo REPO --name MODEL --out DIR
 
@@ -54,6 +55,7 @@ SLOW_MODEL = "slow_matmuls"
 # The aio echo that also makes the in-process floor's call: the sum of (a)'s two floors, as one
 # server. What it adds over them is what any Python server running the model inline pays here.
 ECHO_WITH_MODEL = "echo_aio+model"
+ECHO_UVLOOP = "echo_aio_uvloop"
 
 
 # -- models -----------------------------------------------------------------------------------
@@ -207,14 +209,21 @@ def _aio_echo_servicer(model_call: Callable[[], None] | None = None) -> Any:
     return AioEcho()
 
 
-def _start_echo_aio(host: str, model_call: Callable[[], None] | None = None
-                    ) -> tuple[int, Callable[[], None]]:
+def _start_echo_aio(host: str, model_call: Callable[[], None] | None = None,
+                    uvloop: bool = False) -> tuple[int, Callable[[], None]]:
+    """The aio echo on a thread of its own, on asyncio's loop or (`uvloop`) on libuv's, the
+    loop `liveri serve` runs grpc.aio on."""
     import threading
 
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    loop = asyncio.new_event_loop()
+    if uvloop:
+        import uvloop as uvloop_module
+
+        loop = uvloop_module.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
     ready: dict[str, Any] = {}
     started = threading.Event()
 
@@ -289,6 +298,8 @@ def _server_process(plan: dict[str, Any], conn: Any) -> None:
                 port, stop = _start_echo(plan["host"])
             elif server["kind"] == "echo_aio":
                 port, stop = _start_echo_aio(plan["host"])
+            elif server["kind"] == ECHO_UVLOOP:
+                port, stop = _start_echo_aio(plan["host"], uvloop=True)
             elif server["kind"] == "echo_aio+model":
                 port, stop = _start_echo_aio(plan["host"], signature_call(
                     Path(server["version_dir"]), example_inputs(Path(server["version_dir"]))))
@@ -489,9 +500,13 @@ def _figures(row: dict[str, Any], build: str, tight_loop_ms: float) -> dict[str,
         / row[f"{build} slow qps@{IN_FLIGHT}"],
         # What the server adds over the echo that makes the floor's call: its own code's cost.
         "overhead_vs_echo_with_model_ms": p50 - row[f"{ECHO_WITH_MODEL} p50_ms"],
-        # Stricter: against the sync echo, where that one is the faster floor here.
+        # Stricter: against the sync echo, where that one is the faster floor here, and against
+        # the aio echo on uvloop, the event loop the server itself runs on.
         "overhead_vs_sync_echo_ms": p50 - row["echo p50_ms"] - row["paced_in_process_p50_ms"],
         "throughput_fraction_of_sync_echo": qps / row[f"echo qps@{IN_FLIGHT}"],
+        "overhead_vs_uvloop_echo_ms": p50 - row[f"{ECHO_UVLOOP} p50_ms"]
+        - row["paced_in_process_p50_ms"],
+        "throughput_fraction_of_uvloop_echo": qps / row[f"{ECHO_UVLOOP} qps@{IN_FLIGHT}"],
     }
 
 
@@ -531,7 +546,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # One process per server, as each would be deployed: no two servers share a GIL, an event
     # loop's process or TensorFlow's thread pools.
     plans = [{"host": "127.0.0.1", "tf_threads": tf_threads, "servers": {label: {"kind": label}}}
-             for label in ("echo", "echo_aio")]
+             for label in ("echo", "echo_aio", ECHO_UVLOOP)]
     plans.append({"host": "127.0.0.1", "tf_threads": tf_threads, "servers": {
         ECHO_WITH_MODEL: {"kind": ECHO_WITH_MODEL, "version_dir": str(version_dir)}}})
     for prefix, serve_dir in builds.items():
@@ -575,7 +590,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # Every other round runs its targets in reverse, so no target always follows
             # another: drift and warm-up effects fall on each side alike.
             reverse = number % 2 == 1
-            row: dict[str, Any] = measure_latency(["echo", "echo_aio", *builds, ECHO_WITH_MODEL],
+            row: dict[str, Any] = measure_latency(["echo", "echo_aio", ECHO_UVLOOP, *builds,
+                                                   ECHO_WITH_MODEL],
                                                   reverse)
             # (a)'s model floor, called at the pace one client sends: this round's echo round
             # trip apart.
@@ -587,7 +603,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row["floors_together_overhead_ms"] = (row[f"{ECHO_WITH_MODEL} p50_ms"]
                                                   - row["echo_aio p50_ms"]
                                                   - row["paced_in_process_p50_ms"])
-            row.update(throughput(["echo", "echo_aio", *[f"{b}+batching" for b in builds],
+            row.update(throughput(["echo", "echo_aio", ECHO_UVLOOP,
+                                   *[f"{b}+batching" for b in builds],
                                    *builds], reverse))
             row.update(throughput([f"{b} {kind}" for b in builds
                                    for kind in ("slow", "slow+batching")], reverse))
@@ -655,6 +672,7 @@ def table(result: dict[str, Any]) -> str:
              f"{result['tensorflow_threads']['inter_op'] or 'default'}",
              f"  floor  echo (sync grpc) p50        {m['echo p50_ms']:8.3f} ms",
              f"  floor  echo (grpc.aio) p50         {m['echo_aio p50_ms']:8.3f} ms",
+             f"  floor  echo (grpc.aio, uvloop) p50 {m[f'{ECHO_UVLOOP} p50_ms']:8.3f} ms",
              f"  floor  echo (grpc.aio) + the in-process call p50 "
              f"{m[f'{ECHO_WITH_MODEL} p50_ms']:.3f} ms: (a) of the floors together "
              f"{f['floors_together_overhead_ms']:.3f} ms "
@@ -665,6 +683,8 @@ def table(result: dict[str, Any]) -> str:
              "loop)",
              f"  floor  echo qps@{IN_FLIGHT}                {m[f'echo qps@{IN_FLIGHT}']:8.0f}",
              f"  floor  echo_aio qps@{IN_FLIGHT}            {m[f'echo_aio qps@{IN_FLIGHT}']:8.0f}",
+             f"  floor  echo_aio uvloop qps@{IN_FLIGHT}     "
+             f"{m[f'{ECHO_UVLOOP} qps@{IN_FLIGHT}']:8.0f}",
              f"  slow model in-process p50          {f['slow_in_process_p50_ms']:8.3f} ms"]
     for build, fig in result["figures"].items():
         ok = {k: "ok" if v else "MISSED" for k, v in fig["goals_met"].items()}
@@ -678,7 +698,8 @@ def table(result: dict[str, Any]) -> str:
             f"  [{build}] (a) overhead             {fig['overhead_ms']:8.3f} ms "
             f"[{low['overhead_ms']:.3f}, {high['overhead_ms']:.3f}] (goal <= {GOAL_OVERHEAD_MS}) "
             f"{ok['overhead_ms']}; over the sync echo "
-            f"{fig['overhead_vs_sync_echo_ms']:.3f} ms; over the tight-loop floor "
+            f"{fig['overhead_vs_sync_echo_ms']:.3f} ms, over the uvloop echo "
+            f"{fig['overhead_vs_uvloop_echo_ms']:.3f} ms; over the tight-loop floor "
             f"{fig['overhead_vs_tight_loop_ms']:.3f} ms",
             f"  [{build}]     over the echo that makes the in-process call "
             f"{fig['overhead_vs_echo_with_model_ms']:.3f} ms "
@@ -687,7 +708,8 @@ def table(result: dict[str, Any]) -> str:
             f"  [{build}] (b) qps / echo qps       {fig['throughput_fraction_of_echo']:8.2f}   "
             f"[{low['throughput_fraction_of_echo']:.2f}, {high['throughput_fraction_of_echo']:.2f}] "
             f"(goal >= {GOAL_THROUGHPUT_FRACTION}) {ok['throughput_fraction_of_echo']}; "
-            f"of the sync echo's {fig['throughput_fraction_of_sync_echo']:.2f}",
+            f"of the sync echo's {fig['throughput_fraction_of_sync_echo']:.2f}, of the uvloop "
+            f"echo's {fig['throughput_fraction_of_uvloop_echo']:.2f}",
             f"  [{build}] (c) batching multiplier  {fig['batching_multiplier']:8.2f}x  "
             f"[{low['batching_multiplier']:.2f}, {high['batching_multiplier']:.2f}] "
             f"(goal >= {GOAL_BATCHING_MULTIPLIER}) {ok['batching_multiplier']}",

@@ -27,6 +27,7 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from liveri.serve import config as config_lib
@@ -287,7 +288,9 @@ class ModelServer:
         return self
 
     def _start_loop(self) -> None:
-        self._loop = asyncio.new_event_loop()
+        # uvloop: libuv's loop answers each wake-up with less Python than asyncio's own (side by
+        # side, one client's p50 and 32 clients' qps; README), and grpc.aio runs on any loop.
+        self._loop = uvloop.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="liveri-grpc",
                                              daemon=True)
         self._loop_thread.start()
