@@ -5,8 +5,10 @@ bounded twice: at most `max_connections` open connections (one more is answered 
 once), and at most `workers` requests handled at a time (TF Serving's `--rest_api_num_threads`);
 a request that finds every worker busy waits for one, before its body is read, up to
 `queue_timeout` seconds, then gets 503. So memory holds at most `workers` bodies, however many
-clients push. `stop_accepting` then `drain` is the graceful stop: no new connection or request is
-taken, and the requests already being handled finish.
+clients push. A connection that sends or reads nothing for `io_timeout` seconds is closed, so slow
+or silent clients cannot hold workers or connection slots. `stop_accepting` then `drain` is the
+graceful stop: no new connection or request is taken, the requests already being handled finish,
+and their answers close their connections.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ MAX_CONNECTIONS = 1024
 _JSON = "application/json"
 _BUSY = b'{"error":"server overloaded: every REST worker is busy; retry later"}'
 _STOPPING = b'{"error":"server is shutting down"}'
+_FULL = b'{"error":"server overloaded: too many open connections; retry later"}'
 _REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            b"Connection: close\r\nContent-Length: " + str(len(_BUSY)).encode() + b"\r\n\r\n"
-            + _BUSY)
+            b"Connection: close\r\nContent-Length: " + str(len(_FULL)).encode() + b"\r\n\r\n"
+            + _FULL)
+DISCARD_LIMIT = 1 << 20
+DEFAULT_WAIT_S = 30.0  # for a worker, when no REST timeout is set
 
 
 class _Server(ThreadingHTTPServer):
@@ -40,7 +45,7 @@ class _Server(ThreadingHTTPServer):
                  workers: int, max_connections: int, queue_timeout: float | None) -> None:
         super().__init__(address, handler)
         self.workers = threading.BoundedSemaphore(workers)
-        self.queue_timeout = queue_timeout
+        self.queue_timeout = queue_timeout or DEFAULT_WAIT_S
         self.max_connections = max_connections
         self.connections = 0
         self.handling = 0  # requests between reading their headers and writing their answer
@@ -59,7 +64,12 @@ class _Server(ThreadingHTTPServer):
                 pass
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started (say, a thread limit): free the slot
+            with self.changed:
+                self.connections -= 1
+            raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -78,13 +88,17 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
         def _answer(self, method: str) -> None:
             server = self.server
             with server.changed:
-                if server.stopping:
-                    self._send(503, _STOPPING, _JSON, close=True)
-                    return
-                server.handling += 1
+                stopping = server.stopping
+                if not stopping:
+                    server.handling += 1
+            if stopping:  # written outside the lock: a client that reads nothing blocks no one
+                self._discard_body()
+                self._send(503, _STOPPING, _JSON, close=True)
+                return
             try:
                 if not server.workers.acquire(timeout=server.queue_timeout):
-                    self._send(503, _BUSY, _JSON, close=True)  # its body was never read
+                    self._discard_body()
+                    self._send(503, _BUSY, _JSON, close=True)
                     return
                 try:
                     self._send(*self._route(method))
@@ -95,8 +109,29 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
                     server.handling -= 1
                     server.changed.notify_all()
 
+        def _length(self) -> int | None:
+            try:
+                return int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                return None
+
+        def _discard_body(self) -> None:
+            """Read a refused request's body away (up to 1 MiB, in small pieces), so its client
+            reads the answer where closing on unread data would send it a reset instead."""
+            left = self._length() or 0
+            if left > DISCARD_LIMIT:
+                return
+            while left > 0:
+                piece = self.rfile.read(min(left, 1 << 16))
+                if not piece:
+                    return
+                left -= len(piece)
+
         def _route(self, method: str) -> tuple[int, bytes, str]:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = self._length()
+            if length is None:
+                self.close_connection = True
+                return 400, b'{"error":"Content-Length must be a number"}', _JSON
             if length < 0 or length > MAX_BODY_BYTES:
                 self.close_connection = True
                 return 413, b'{"error":"request body too large"}', _JSON
@@ -110,7 +145,7 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
-            if close:
+            if close or self.server.stopping:  # a kept-alive client reconnects elsewhere
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.end_headers()
@@ -132,12 +167,14 @@ class HttpServer:
     """Serves `route` on host:port (0 picks a free port) from a background thread."""
 
     def __init__(self, host: str, port: int, route: Route, name: str, workers: int = 32,
-                 max_connections: int = MAX_CONNECTIONS, queue_timeout: float | None = 30.0
-                 ) -> None:
+                 max_connections: int = MAX_CONNECTIONS, queue_timeout: float | None = 30.0,
+                 io_timeout: float = 60.0) -> None:
         if workers < 1:
             raise UsageError(f"{name}: the number of worker threads must be >= 1, got {workers}")
+        handler = _handler(route)
+        handler.timeout = io_timeout  # socket timeout: reads and writes of one connection
         try:
-            self._server = _Server((host, port), _handler(route), workers, max_connections,
+            self._server = _Server((host, port), handler, workers, max_connections,
                                    queue_timeout)
         except OSError as exc:
             raise UsageError(f"cannot listen for {name} on {host}:{port}: {exc.strerror}") from None
