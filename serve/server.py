@@ -33,7 +33,12 @@ from grpc_reflection.v1alpha import reflection
 from liveri.serve import config as config_lib
 from liveri.serve import tf_threads
 from liveri.serve.artifacts import TENSORFLOW, load_artifact
-from liveri.serve.batching import BatchingConfig, BatchScheduler, read_batching_parameters_file
+from liveri.serve.batching import (
+    BatchingConfig,
+    BatchScheduler,
+    parse_batching_parameters,
+    read_batching_parameters_file,
+)
 from liveri.serve.grpc_service import (
     Dispatcher,
     ModelServicer,
@@ -130,15 +135,15 @@ class ModelServer:
         self._prefer_tflite = prefer_tflite_model
         self._rest_timeout = rest_api_timeout_in_ms / 1000 if rest_api_timeout_in_ms > 0 else None
         # TF Serving's default: four REST workers per core.
-        self._rest_workers = rest_api_num_threads or 4 * (os.cpu_count() or 1)
+        self._rest_workers = rest_api_num_threads or 4 * len(os.sched_getaffinity(0))
         self._grpc_workers = grpc_workers
         self._tf_parallelism = (tensorflow_intra_op_parallelism, tensorflow_inter_op_parallelism)
 
         self.metrics = ServingMetrics()
+        self._batching_text = self._read_text(batching_parameters_file)
         self._batching = BatchingConfig(
             read_batching_parameters_file(batching_parameters_file)
             if batching_parameters_file else None)
-        self._batching_mtime = self._mtime(batching_parameters_file)
         self._health = health.aio.HealthServicer()
         self.manager = ServableManager(self._load, self._on_availability)
         self._dispatcher = Dispatcher(self.manager, self.metrics)
@@ -389,11 +394,13 @@ class ModelServer:
         self._poll_batching_file()
 
     def _poll_batching_file(self) -> None:
-        mtime = self._mtime(self._batching_file)
-        if mtime is None or mtime == self._batching_mtime:
+        # By content, not mtime: a rewrite read half-done is read again, whole, at the next poll
+        # (it may keep the mtime of the half-done read).
+        text = self._read_text(self._batching_file)
+        if text is None or text == self._batching_text:
             return
-        self._batching_mtime = mtime
-        self._batching.options = read_batching_parameters_file(self._batching_file)
+        self._batching.options = parse_batching_parameters(text, self._batching_file or "")
+        self._batching_text = text  # only once it parsed: a bad file is retried at each poll
         log.info("Batching parameters reloaded from %s", self._batching_file)
 
     def _poll_config(self) -> None:
@@ -410,9 +417,12 @@ class ModelServer:
         self._sync_health(specs)
 
     @staticmethod
-    def _mtime(path: str | None) -> float | None:
+    def _read_text(path: str | None) -> str | None:
+        if not path:
+            return None
         try:
-            return os.stat(path).st_mtime_ns if path else None
+            with open(path) as f:
+                return f.read()
         except OSError:
             return None
 
@@ -426,8 +436,9 @@ class ModelServer:
         if self._grpc is not None:
             self._on_loop(self._grpc.stop(grace))
             self._grpc = None
-        if self._rest is not None:
-            self._rest.drain(max(0.0, ends - time.monotonic()))
+        if self._rest is not None and not self._rest.drain(max(1.0, ends - time.monotonic())):
+            log.warning("REST requests still running after the %.0f s grace; stopping anyway",
+                        grace)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
