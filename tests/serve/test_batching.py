@@ -61,6 +61,29 @@ def concurrently(fn, count):
     return results, errors
 
 
+class HeldModel:
+    """Wraps a served signature's real batch model so it waits at a gate the test opens; says
+    when a batch has entered it and records each batch's size."""
+
+    def __init__(self, signature) -> None:
+        self.gate, self.entered, self.ran = threading.Event(), threading.Event(), []
+        self._real = signature.batcher._run
+        signature.batcher._run = self
+
+    def __call__(self, inputs):
+        self.entered.set()
+        self.gate.wait(30)
+        self.ran.append(len(inputs["pixels"]))
+        return self._real(inputs)
+
+
+def wait_until(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the server"
+        time.sleep(0.01)
+
+
 def test_concurrent_requests_run_as_one_batch_and_get_their_own_rows():
     model = Model()
     model.gate.clear()
@@ -301,19 +324,12 @@ def test_server_answers_deadline_exceeded_for_a_request_stuck_behind_a_batch(
                      batching_parameters_file=str(params),
                      file_system_poll_wait_seconds=0) as server:
         signature = server.manager.loaded_servables()[0].signatures["serving_default"]
-        gate, ran = threading.Event(), []
-        real_model = signature.batcher._run
-
-        def gated(inputs):  # the real model, held back until the test lets it go
-            gate.wait()
-            ran.append(len(inputs["pixels"]))
-            return real_model(inputs)
-
-        signature.batcher._run = gated
+        held = HeldModel(signature)
+        gate, ran = held.gate, held.ran
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
         first = stub.Predict.future(digits_request(sample_pixels(1)), timeout=10)
-        time.sleep(0.2)  # the only batch thread now holds `first`'s batch
+        assert held.entered.wait(10)  # the only batch thread now holds `first`'s batch
         with pytest.raises(grpc.RpcError) as caught:
             stub.Predict(digits_request(sample_pixels(3)), timeout=0.3)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -336,19 +352,12 @@ def test_rest_api_timeout_answers_504_for_a_request_stuck_behind_a_batch(tmp_pat
                      batching_parameters_file=str(params), rest_api_timeout_in_ms=300,
                      file_system_poll_wait_seconds=0) as server:
         signature = server.manager.loaded_servables()[0].signatures["serving_default"]
-        gate, ran = threading.Event(), []
-        real_model = signature.batcher._run
-
-        def gated(inputs):  # the real model, held back until the test lets it go
-            gate.wait(30)
-            ran.append(len(inputs["pixels"]))
-            return real_model(inputs)
-
-        signature.batcher._run = gated
+        held = HeldModel(signature)
+        gate, ran = held.gate, held.ran
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
         first = stub.Predict.future(digits_request(sample_pixels(1)), timeout=30)
-        time.sleep(0.2)  # the only batch thread now holds `first`'s batch
+        assert held.entered.wait(10)  # the only batch thread now holds `first`'s batch
         body = json.dumps({"instances": sample_pixels(3).tolist()}).encode()
         url = f"http://127.0.0.1:{server.rest_port}/v1/models/digits:predict"
         started = time.monotonic()
@@ -416,21 +425,15 @@ def test_overload_is_refused_at_once_over_grpc_and_rest_and_the_server_recovers(
                      batching_parameters_file=str(params),
                      file_system_poll_wait_seconds=0) as server:
         signature = server.manager.loaded_servables()[0].signatures["serving_default"]
-        gate = threading.Event()
-        real_model = signature.batcher._run
-
-        def gated(inputs):  # the real model, held back until the test lets it go
-            gate.wait(30)
-            return real_model(inputs)
-
-        signature.batcher._run = gated
+        held = HeldModel(signature)
+        gate = held.gate
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
         pixels = [sample_pixels(1, seed=i) for i in range(3)]
         running = stub.Predict.future(digits_request(pixels[0]), timeout=30)
-        time.sleep(0.3)  # the only batch thread is held with `running`'s batch
+        assert held.entered.wait(10)  # the only batch thread is held with `running`'s batch
         queued = [stub.Predict.future(digits_request(p), timeout=30) for p in pixels[1:]]
-        time.sleep(0.3)  # the queue (one batch of 2) is full now
+        wait_until(lambda: signature.batcher.queued == 2)  # the queue (one batch of 2) is full
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as refused:
             stub.Predict(digits_request(sample_pixels(1)), timeout=30)

@@ -87,6 +87,13 @@ def test_serves_in_the_foreground_until_sigterm(model_repo):
             process.kill()
 
 
+def free_port() -> int:
+    """A port free now: the CLI's --rest_api_port=0 and --metrics_port=0 mean "off"."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "rest"])
 def test_a_request_in_flight_during_sigterm_finishes_and_exit_is_0(model_repo, tmp_path,
                                                                     protocol):
@@ -95,24 +102,30 @@ def test_a_request_in_flight_during_sigterm_finishes_and_exit_is_0(model_repo, t
     params = tmp_path / "batching.txt"
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 2000000 }\n"
                       "num_batch_threads { value: 1 }\n")
-    with socket.socket() as probe:  # the CLI's --rest_api_port=0 means no REST: pick a port
-        probe.bind(("127.0.0.1", 0))
-        free_port = probe.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "liveri", "serve", "--model_repo", model_repo, "--port=0",
-         f"--rest_api_port={free_port}", "--metrics_port=0", "--enable_batching",
+         f"--rest_api_port={free_port()}", f"--metrics_port={free_port()}", "--enable_batching",
          f"--batching_parameters_file={params}"],
         cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
-        port = rest_port = None
+        port = rest_port = metrics_port = None
         for line in process.stderr:
             if line.startswith("liveri serve: gRPC on"):
                 port = int(line.split(":")[2].split(",")[0])
                 rest_port = int(re.search(r"REST on port (\d+)", line).group(1))
+                metrics_port = int(re.search(r"metrics on port (\d+)", line).group(1))
                 break
-        assert port and rest_port, "server did not report its ports"
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(
-            grpc.insecure_channel(f"127.0.0.1:{port}"))
+        assert port and rest_port and metrics_port, "server did not report its ports"
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=30)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+        def queued_rows() -> float:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                          timeout=10).read().decode()
+            found = re.search(r'liveri_serve_batch_queue_depth\{model="digits",'
+                              r'signature="serving_default"\} (\S+)', text)
+            return float(found.group(1)) if found else 0.0
         pixels = sample_pixels(3, seed=11)
         answers: list = []
 
@@ -130,7 +143,10 @@ def test_a_request_in_flight_during_sigterm_finishes_and_exit_is_0(model_repo, t
 
         client = threading.Thread(target=ask)
         client.start()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while queued_rows() < len(pixels):  # its batch gathers for 2 s
+            assert time.monotonic() < deadline, "the request never reached the batch queue"
+            time.sleep(0.02)
         assert not answers, "the request must still be in the server at SIGTERM"
         process.send_signal(signal.SIGTERM)
         client.join(30)
