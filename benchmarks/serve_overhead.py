@@ -483,7 +483,7 @@ def _single_model_repo(folder: str, version_dir: Path, name: str) -> str:
 
 
 _HEADLINE = ("overhead_ms", "throughput_fraction_of_echo", "batching_multiplier",
-             "overhead_vs_echo_with_model_ms")
+             "overhead_vs_echo_with_model_ms", "overhead_vs_uvloop_echo_ms")
 
 
 def _figures(row: dict[str, Any], build: str, tight_loop_ms: float) -> dict[str, float]:
@@ -699,7 +699,8 @@ def table(result: dict[str, Any]) -> str:
             f"[{low['overhead_ms']:.3f}, {high['overhead_ms']:.3f}] (goal <= {GOAL_OVERHEAD_MS}) "
             f"{ok['overhead_ms']}; over the sync echo "
             f"{fig['overhead_vs_sync_echo_ms']:.3f} ms, over the uvloop echo "
-            f"{fig['overhead_vs_uvloop_echo_ms']:.3f} ms; over the tight-loop floor "
+            f"{fig['overhead_vs_uvloop_echo_ms']:.3f} ms [{low['overhead_vs_uvloop_echo_ms']:.3f}, "
+            f"{high['overhead_vs_uvloop_echo_ms']:.3f}]; over the tight-loop floor "
             f"{fig['overhead_vs_tight_loop_ms']:.3f} ms",
             f"  [{build}]     over the echo that makes the in-process call "
             f"{fig['overhead_vs_echo_with_model_ms']:.3f} ms "
