@@ -178,3 +178,19 @@ def test_a_refused_request_with_a_large_body_still_reads_its_503():
     finally:
         route.gate.set()
         server.stop(grace=1)
+
+
+def test_a_content_length_that_is_not_a_number_is_400_and_the_server_goes_on():
+    route = GatedRoute()
+    route.gate.set()
+    server = HttpServer("127.0.0.1", 0, route, "REST")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            raw.sendall(b"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+            reply = raw.recv(4096).decode()
+        assert reply.startswith("HTTP/1.1 400") and "Content-Length" in reply
+        answered: list = []
+        post(server.port, "after", answered)
+        assert answered == [(200, {"path": "/v1/x", "echo": "after"})]
+    finally:
+        server.stop(grace=1)
