@@ -314,36 +314,8 @@ def test_a_cancelled_coroutine_request_never_reaches_the_model():
     assert model.batches == [1]  # the cancelled request of 5 never ran
 
 
-def test_server_answers_deadline_exceeded_for_a_request_stuck_behind_a_batch(
-        tmp_path, built_models):
-    repo = str(tmp_path / "repo")
-    install(built_models["digits"], repo, "digits", 1)
-    params = tmp_path / "batching.txt"
-    params.write_text("max_batch_size { value: 8 }\nnum_batch_threads { value: 1 }\n")
-    with ModelServer(model_repo=repo, port=0, rest_api_port=None, metrics_port=None,
-                     batching_parameters_file=str(params),
-                     file_system_poll_wait_seconds=0) as server:
-        signature = server.manager.loaded_servables()[0].signatures["serving_default"]
-        held = HeldModel(signature)
-        gate, ran = held.gate, held.ran
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(
-            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
-        first = stub.Predict.future(digits_request(sample_pixels(1)), timeout=10)
-        assert held.entered.wait(10)  # the only batch thread now holds `first`'s batch
-        with pytest.raises(grpc.RpcError) as caught:
-            stub.Predict(digits_request(sample_pixels(3)), timeout=0.3)
-        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        gate.set()
-        pixels = sample_pixels(2, seed=7)
-        assert np.array_equal(tf.make_ndarray(first.result().outputs["classes"]),
-                              digits_reference(0, sample_pixels(1)))
-        answer = stub.Predict(digits_request(pixels), timeout=10)
-        assert np.array_equal(tf.make_ndarray(answer.outputs["classes"]),
-                              digits_reference(0, pixels))
-        assert ran == [1, 2]  # the expired request of 3 cost no model time
-
-
-def test_rest_api_timeout_answers_504_for_a_request_stuck_behind_a_batch(tmp_path, built_models):
+def test_requests_past_their_deadline_in_the_queue_cost_no_model_time(tmp_path, built_models):
+    # gRPC: the client's deadline, DEADLINE_EXCEEDED; REST: --rest_api_timeout_in_ms, 504.
     repo = str(tmp_path / "repo")
     install(built_models["digits"], repo, "digits", 1)
     params = tmp_path / "batching.txt"
@@ -353,27 +325,33 @@ def test_rest_api_timeout_answers_504_for_a_request_stuck_behind_a_batch(tmp_pat
                      file_system_poll_wait_seconds=0) as server:
         signature = server.manager.loaded_servables()[0].signatures["serving_default"]
         held = HeldModel(signature)
-        gate, ran = held.gate, held.ran
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
         first = stub.Predict.future(digits_request(sample_pixels(1)), timeout=30)
         assert held.entered.wait(10)  # the only batch thread now holds `first`'s batch
-        body = json.dumps({"instances": sample_pixels(3).tolist()}).encode()
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Predict(digits_request(sample_pixels(3)), timeout=0.3)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         url = f"http://127.0.0.1:{server.rest_port}/v1/models/digits:predict"
+        body = json.dumps({"instances": sample_pixels(4).tolist()}).encode()
         started = time.monotonic()
-        with pytest.raises(urllib.error.HTTPError) as caught:
+        with pytest.raises(urllib.error.HTTPError) as rest_caught:
             urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30)
-        assert caught.value.code == 504
-        assert "error" in json.loads(caught.value.read())
+        assert rest_caught.value.code == 504
+        assert "error" in json.loads(rest_caught.value.read())
         assert time.monotonic() - started < 5
-        gate.set()
-        first.result()
-        pixels = sample_pixels(2, seed=3)
+        held.gate.set()
+        assert np.array_equal(tf.make_ndarray(first.result().outputs["classes"]),
+                              digits_reference(0, sample_pixels(1)))
+        pixels = sample_pixels(2, seed=7)
+        answer = stub.Predict(digits_request(pixels), timeout=10)
+        assert np.array_equal(tf.make_ndarray(answer.outputs["classes"]),
+                              digits_reference(0, pixels))
         with urllib.request.urlopen(urllib.request.Request(
                 url, data=json.dumps({"instances": pixels.tolist()}).encode()), timeout=30) as ok:
             rows = json.loads(ok.read())["predictions"]
         assert [row["classes"] for row in rows] == digits_reference(0, pixels).tolist()
-        assert ran == [1, 2]  # the expired request of 3 cost no model time
+        assert held.ran == [1, 2, 2]  # the expired requests of 3 and 4 cost no model time
 
 
 def test_rest_and_grpc_requests_share_one_batching_queue(tmp_path, built_models):
