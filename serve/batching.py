@@ -98,13 +98,13 @@ def parse_batching_parameters(text: str, origin: str = "<text>") -> BatchingOpti
                            pad_variable_length_inputs=proto.pad_variable_length_inputs, **values)
 
 
-def read_batching_parameters_file(path: str) -> BatchingOptions:
+def read_batching_parameters_text(path: str) -> str:
+    """The file's text (parse it with `parse_batching_parameters`); UsageError when unreadable."""
     try:
         with open(path) as f:
-            text = f.read()
+            return f.read()
     except OSError as exc:
         raise UsageError(f"--batching_parameters_file: cannot read {path}: {exc.strerror}") from None
-    return parse_batching_parameters(text, path)
 
 
 class BatchingConfig:

@@ -37,7 +37,7 @@ from liveri.serve.batching import (
     BatchingConfig,
     BatchScheduler,
     parse_batching_parameters,
-    read_batching_parameters_file,
+    read_batching_parameters_text,
 )
 from liveri.serve.grpc_service import (
     Dispatcher,
@@ -140,10 +140,11 @@ class ModelServer:
         self._tf_parallelism = (tensorflow_intra_op_parallelism, tensorflow_inter_op_parallelism)
 
         self.metrics = ServingMetrics()
-        self._batching_text = self._read_text(batching_parameters_file)
+        self._batching_text = (read_batching_parameters_text(batching_parameters_file)
+                               if batching_parameters_file else None)
         self._batching = BatchingConfig(
-            read_batching_parameters_file(batching_parameters_file)
-            if batching_parameters_file else None)
+            parse_batching_parameters(self._batching_text, batching_parameters_file)
+            if self._batching_text is not None else None)
         self._health = health.aio.HealthServicer()
         self.manager = ServableManager(self._load, self._on_availability)
         self._dispatcher = Dispatcher(self.manager, self.metrics)
@@ -396,10 +397,15 @@ class ModelServer:
     def _poll_batching_file(self) -> None:
         # By content, not mtime: a rewrite read half-done is read again, whole, at the next poll
         # (it may keep the mtime of the half-done read).
-        text = self._read_text(self._batching_file)
-        if text is None or text == self._batching_text:
+        if not self._batching_file:
             return
-        self._batching.options = parse_batching_parameters(text, self._batching_file or "")
+        try:
+            text = read_batching_parameters_text(self._batching_file)
+        except UsageError:
+            return  # gone or unreadable for now: the options in force stay
+        if text == self._batching_text:
+            return
+        self._batching.options = parse_batching_parameters(text, self._batching_file)
         self._batching_text = text  # only once it parsed: a bad file is retried at each poll
         log.info("Batching parameters reloaded from %s", self._batching_file)
 
@@ -415,16 +421,6 @@ class ModelServer:
         self.manager.set_specs(specs)
         self.manager.reconcile()
         self._sync_health(specs)
-
-    @staticmethod
-    def _read_text(path: str | None) -> str | None:
-        if not path:
-            return None
-        try:
-            with open(path) as f:
-                return f.read()
-        except OSError:
-            return None
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (up to `grace` seconds), unload models."""
