@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -75,6 +76,21 @@ class HeldModel:
         self.gate.wait(30)
         self.ran.append(len(inputs["pixels"]))
         return self._real(inputs)
+
+
+@contextlib.contextmanager
+def digits_server(tmp_path, built_models, batching: str, **options):
+    """A ModelServer of the digits model batching by the BatchingParameters text `batching`
+    (in tmp_path/batching.txt): gRPC and REST on free ports, no metrics port, no polling,
+    unless `options` say otherwise."""
+    repo = str(tmp_path / "repo")
+    install(built_models["digits"], repo, "digits", 1)
+    params = tmp_path / "batching.txt"
+    params.write_text(batching)
+    settings = {"port": 0, "rest_api_port": 0, "metrics_port": None,
+                "file_system_poll_wait_seconds": 0, **options}
+    with ModelServer(model_repo=repo, batching_parameters_file=str(params), **settings) as server:
+        yield server
 
 
 def wait_until(condition, seconds: float = 10) -> None:
@@ -233,13 +249,11 @@ def test_parameters_file_text():
 
 
 def test_server_with_batching_answers_concurrent_clients(tmp_path, built_models):
-    repo = str(tmp_path / "repo")
-    install(built_models["digits"], repo, "digits", 1)
     params = tmp_path / "batching.txt"
-    params.write_text("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n")
-    with ModelServer(model_repo=repo, port=0, rest_api_port=None, metrics_port=0,
-                     enable_batching=True, batching_parameters_file=str(params),
-                     file_system_poll_wait_seconds=0.2) as server:
+    with digits_server(tmp_path, built_models,
+                       "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n",
+                       rest_api_port=None, metrics_port=0, enable_batching=True,
+                       file_system_poll_wait_seconds=0.2) as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
 
@@ -316,13 +330,9 @@ def test_a_cancelled_coroutine_request_never_reaches_the_model():
 
 def test_requests_past_their_deadline_in_the_queue_cost_no_model_time(tmp_path, built_models):
     # gRPC: the client's deadline, DEADLINE_EXCEEDED; REST: --rest_api_timeout_in_ms, 504.
-    repo = str(tmp_path / "repo")
-    install(built_models["digits"], repo, "digits", 1)
-    params = tmp_path / "batching.txt"
-    params.write_text("max_batch_size { value: 8 }\nnum_batch_threads { value: 1 }\n")
-    with ModelServer(model_repo=repo, port=0, rest_api_port=0, metrics_port=None,
-                     batching_parameters_file=str(params), rest_api_timeout_in_ms=300,
-                     file_system_poll_wait_seconds=0) as server:
+    with digits_server(tmp_path, built_models,
+                       "max_batch_size { value: 8 }\nnum_batch_threads { value: 1 }\n",
+                       rest_api_timeout_in_ms=300) as server:
         signature = server.manager.loaded_servables()[0].signatures["serving_default"]
         held = HeldModel(signature)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
@@ -356,14 +366,9 @@ def test_requests_past_their_deadline_in_the_queue_cost_no_model_time(tmp_path, 
 
 def test_rest_and_grpc_requests_share_one_batching_queue(tmp_path, built_models):
     # REST requests wait in threads, gRPC ones as coroutines: both kinds lead and join batches.
-    repo = str(tmp_path / "repo")
-    install(built_models["digits"], repo, "digits", 1)
-    params = tmp_path / "batching.txt"
-    params.write_text("max_batch_size { value: 16 }\nbatch_timeout_micros { value: 5000 }\n"
-                      "num_batch_threads { value: 1 }\n")
-    with ModelServer(model_repo=repo, port=0, rest_api_port=0, metrics_port=None,
-                     batching_parameters_file=str(params),
-                     file_system_poll_wait_seconds=0) as server:
+    with digits_server(tmp_path, built_models,
+                       "max_batch_size { value: 16 }\nbatch_timeout_micros { value: 5000 }\n"
+                       "num_batch_threads { value: 1 }\n") as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
 
@@ -394,14 +399,10 @@ def test_rest_and_grpc_requests_share_one_batching_queue(tmp_path, built_models)
 
 def test_overload_is_refused_at_once_over_grpc_and_rest_and_the_server_recovers(
         tmp_path, built_models):
-    repo = str(tmp_path / "repo")
-    install(built_models["digits"], repo, "digits", 1)
-    params = tmp_path / "batching.txt"
-    params.write_text("max_batch_size { value: 2 }\nmax_enqueued_batches { value: 1 }\n"
-                      "batch_timeout_micros { value: 0 }\nnum_batch_threads { value: 1 }\n")
-    with ModelServer(model_repo=repo, port=0, rest_api_port=0, metrics_port=None,
-                     batching_parameters_file=str(params),
-                     file_system_poll_wait_seconds=0) as server:
+    with digits_server(tmp_path, built_models,
+                       "max_batch_size { value: 2 }\nmax_enqueued_batches { value: 1 }\n"
+                       "batch_timeout_micros { value: 0 }\nnum_batch_threads { value: 1 }\n"
+                       ) as server:
         signature = server.manager.loaded_servables()[0].signatures["serving_default"]
         held = HeldModel(signature)
         gate = held.gate
@@ -434,13 +435,10 @@ def test_overload_is_refused_at_once_over_grpc_and_rest_and_the_server_recovers(
 
 
 def test_changing_the_batching_file_under_load_fails_no_request(tmp_path, built_models):
-    repo = str(tmp_path / "repo")
-    install(built_models["digits"], repo, "digits", 1)
     params = tmp_path / "batching.txt"
-    params.write_text("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n")
-    with ModelServer(model_repo=repo, port=0, rest_api_port=None, metrics_port=None,
-                     batching_parameters_file=str(params),
-                     file_system_poll_wait_seconds=0.1) as server:
+    with digits_server(tmp_path, built_models,
+                       "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n",
+                       rest_api_port=None, file_system_poll_wait_seconds=0.1) as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
         stop, failures, answered = threading.Event(), [], [0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -43,13 +44,25 @@ def in_thread(*args) -> threading.Thread:
     return thread
 
 
-def test_busy_workers_answer_503_at_the_queue_timeout_and_the_server_recovers():
+@contextlib.contextmanager
+def one_worker_held(queue_timeout: float):
+    """A server with one worker, busy with a request "first" until the route's gate opens.
+    Yields (server, route, holder, held): `held` gets "first"'s answer once `holder` ends."""
     route = GatedRoute()
-    server = HttpServer("127.0.0.1", 0, route, "REST", workers=1, queue_timeout=0.3)
+    server = HttpServer("127.0.0.1", 0, route, "REST", workers=1, queue_timeout=queue_timeout)
+    held: list = []
+    holder = in_thread(server.port, "first", held)
     try:
-        held: list = []
-        holder = in_thread(server.port, "first", held)
-        assert route.entered.acquire(timeout=5)  # the only worker is busy with "first"
+        assert route.entered.acquire(timeout=5)
+        yield server, route, holder, held
+    finally:
+        route.gate.set()
+        holder.join(10)
+        server.stop(grace=1)
+
+
+def test_busy_workers_answer_503_at_the_queue_timeout_and_the_server_recovers():
+    with one_worker_held(queue_timeout=0.3) as (server, route, holder, held):
         refused: list = []
         started = time.monotonic()
         post(server.port, "second", refused)
@@ -61,28 +74,18 @@ def test_busy_workers_answer_503_at_the_queue_timeout_and_the_server_recovers():
         after: list = []
         post(server.port, "third", after)
         assert after == [(200, {"path": "/v1/x", "echo": "third"})]
-    finally:
-        route.gate.set()
-        server.stop(grace=1)
 
 
 def test_a_request_waits_its_turn_for_a_worker_within_the_timeout():
-    route = GatedRoute()
-    server = HttpServer("127.0.0.1", 0, route, "REST", workers=1, queue_timeout=10)
-    try:
-        first, second = [], []
-        threads = [in_thread(server.port, "a", first)]
-        assert route.entered.acquire(timeout=5)
-        threads.append(in_thread(server.port, "b", second))
+    with one_worker_held(queue_timeout=10) as (server, route, holder, held):
+        second: list = []
+        waiting = in_thread(server.port, "b", second)
         time.sleep(0.3)
         assert not second  # waiting for the worker, not refused
         route.gate.set()
-        for thread in threads:
-            thread.join(10)
-        assert first[0][0] == second[0][0] == 200
-    finally:
-        route.gate.set()
-        server.stop(grace=1)
+        holder.join(10)
+        waiting.join(10)
+        assert held[0][0] == second[0][0] == 200
 
 
 def test_connections_past_the_limit_are_refused_at_once():
@@ -164,20 +167,10 @@ def test_a_silent_client_loses_its_worker_at_the_io_timeout():
 
 
 def test_a_refused_request_with_a_large_body_still_reads_its_503():
-    route = GatedRoute()
-    server = HttpServer("127.0.0.1", 0, route, "REST", workers=1, queue_timeout=0.3)
-    try:
-        held: list = []
-        holder = in_thread(server.port, "first", held)
-        assert route.entered.acquire(timeout=5)
+    with one_worker_held(queue_timeout=0.3) as (server, _route, _holder, _held):
         refused: list = []
         post(server.port, "y" * 500_000, refused)  # over the socket buffers: read away first
         assert isinstance(refused[0], tuple) and refused[0][0] == 503
-        route.gate.set()
-        holder.join(10)
-    finally:
-        route.gate.set()
-        server.stop(grace=1)
 
 
 def test_a_content_length_that_is_not_a_number_is_400_and_the_server_goes_on():
