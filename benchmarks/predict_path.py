@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "batching_file": _batching_file(work, "model", args.max_batch_size,
                                             args.batch_timeout_micros, 1),
             "request": predict_request_bytes(args.name, example_inputs(version_dir)),
-            "tf_threads": (1, 1), "in_flight": IN_FLIGHT, "warmup_s": args.warmup_s}
+            "tf_threads": (1, 0), "in_flight": IN_FLIGHT, "warmup_s": args.warmup_s}
     builds = {"server": dict(plan)}
     if args.baseline_serve:
         builds["baseline"] = {**plan, "serve_dir": os.path.abspath(args.baseline_serve)}

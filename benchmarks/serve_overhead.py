@@ -22,8 +22,9 @@ targets take turns of `--slice_s` within the round, so each ratio compares measu
 fraction of a second apart. A grpc.aio echo that also makes the in-process call measures what
 (a)'s two floors add up to in one server. Each figure is the median over `--repeats` rounds of
 its value within a round, so what the machine does between rounds (its speed here drifts by 2x
-within minutes) cancels out. TensorFlow runs with one intra-op and one inter-op thread in every
-server and floor unless told otherwise.
+within minutes) cancels out. TensorFlow runs with one intra-op thread in every server and floor
+unless told otherwise, except the slow model's servers, which take TensorFlow's choice (a thread
+per core); the server runs each call's ops in the calling thread (no inter-op pool).
 `--baseline_serve DIR` also measures the server code in DIR (a `serve/` folder, e.g. from a git
 worktree of an older commit) side by side with the current one.
 Writes DIR/serve_overhead.json and prints a table.
@@ -133,6 +134,21 @@ def signature_call(version_dir: Path, inputs: dict[str, np.ndarray]) -> Callable
         outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
         for value in outputs.values():
             value.numpy()
+
+    for _ in range(50):
+        call()
+    return call
+
+
+def session_call(version_dir: Path, inputs: dict[str, np.ndarray]) -> Callable[[], None]:
+    """The call the server itself makes (`liveri.serve.loader`: a session callable), for
+    (a) against the server's own model cost rather than the user's call."""
+    from liveri.serve.loader import load_saved_model
+
+    run = load_saved_model("floor", 1, str(version_dir)).signature("").run_direct
+
+    def call() -> None:
+        run(inputs)
 
     for _ in range(50):
         call()
@@ -483,7 +499,8 @@ def _single_model_repo(folder: str, version_dir: Path, name: str) -> str:
 
 
 _HEADLINE = ("overhead_ms", "throughput_fraction_of_echo", "batching_multiplier",
-             "overhead_vs_echo_with_model_ms", "overhead_vs_uvloop_echo_ms")
+             "overhead_vs_echo_with_model_ms", "overhead_vs_uvloop_echo_ms",
+             "overhead_vs_session_call_ms")
 
 
 def _figures(row: dict[str, Any], build: str, tight_loop_ms: float) -> dict[str, float]:
@@ -498,6 +515,9 @@ def _figures(row: dict[str, Any], build: str, tight_loop_ms: float) -> dict[str,
         "throughput_fraction_of_echo": qps / row[f"echo_aio qps@{IN_FLIGHT}"],
         "batching_multiplier": row[f"{build} slow+batching qps@{IN_FLIGHT}"]
         / row[f"{build} slow qps@{IN_FLIGHT}"],
+        # Against the call the server itself makes (a session callable, cheaper than the
+        # user's eager call): what the server's own code and gRPC's work add to its model.
+        "overhead_vs_session_call_ms": p50 - row["echo_aio p50_ms"] - row["paced_session_p50_ms"],
         # What the server adds over the echo that makes the floor's call: its own code's cost.
         "overhead_vs_echo_with_model_ms": p50 - row[f"{ECHO_WITH_MODEL} p50_ms"],
         # Stricter: against the sync echo, where that one is the faster floor here, and against
@@ -550,11 +570,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     plans.append({"host": "127.0.0.1", "tf_threads": tf_threads, "servers": {
         ECHO_WITH_MODEL: {"kind": ECHO_WITH_MODEL, "version_dir": str(version_dir)}}})
     for prefix, serve_dir in builds.items():
-        plans += [{"host": "127.0.0.1", "serve_dir": serve_dir, "tf_threads": tf_threads,
-                   "servers": {label: server}}
+        # The slow model's servers, batching or not, leave intra-op threads to TensorFlow: one
+        # thread suits a 0.2 ms model (idle pool threads spin), a 5 ms one wants every core.
+        plans += [{"host": "127.0.0.1", "serve_dir": serve_dir, "servers": {label: server},
+                   "tf_threads": (0, tf_threads[1]) if "slow" in label else tf_threads}
                   for label, server in model_servers(prefix).items()]
 
     model_call = signature_call(version_dir, inputs)
+    server_call = session_call(version_dir, inputs)
     floors = {
         "in_process_p50_ms": in_process_p50_ms(model_call, args.in_process_calls),
         "slow_in_process_p50_ms": in_process_p50_ms(signature_call(slow_dir, slow_inputs),
@@ -597,6 +620,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # trip apart.
             row["paced_in_process_p50_ms"] = in_process_p50_ms(
                 model_call, args.paced_calls, row["echo_aio p50_ms"] / 1e3)
+            row["paced_session_p50_ms"] = in_process_p50_ms(
+                server_call, args.paced_calls, row["echo_aio p50_ms"] / 1e3)
             # (a) for the floors themselves: the echo that makes the floor's call, against the
             # echo and the call measured apart. Above 0.1 ms, (a)'s goal is out of reach here
             # for any server that runs the model after gRPC's work, whatever its own code costs.
@@ -616,7 +641,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]
                if key != "figures"}
-    for key in ("paced_in_process_p50_ms", "floors_together_overhead_ms"):
+    for key in ("paced_in_process_p50_ms", "paced_session_p50_ms", "floors_together_overhead_ms"):
         floors[key] = medians[key]
     floors["floors_together_overhead_ms_range"] = [
         min(r["floors_together_overhead_ms"] for r in rounds),
@@ -665,11 +690,12 @@ def table(result: dict[str, Any]) -> str:
              f"{result['repeats']} per-round values [their range], {result['cpus']} CPUs, "
              f"batching: max_batch_size "
              f"{result['batching']['max_batch_size']}, batch_timeout_micros "
-             f"{result['batching']['batch_timeout_micros']} (slow model: 32, "
-             f"{result['batching']['slow_batch_timeout_micros']}), batch threads "
-             f"{result['batching']['num_batch_threads']}, TF intra-op/inter-op threads "
+             f"{result['batching']['batch_timeout_micros']}, batch threads "
+             f"{result['batching']['num_batch_threads']} (slow model: 32, "
+             f"{result['batching']['slow_batch_timeout_micros']}), TF intra-op/inter-op threads "
              f"{result['tensorflow_threads']['intra_op'] or 'default'}/"
-             f"{result['tensorflow_threads']['inter_op'] or 'default'}",
+             f"{result['tensorflow_threads']['inter_op'] or 'none (caller thread)'} (slow model: "
+             "TensorFlow's intra-op choice)",
              f"  floor  echo (sync grpc) p50        {m['echo p50_ms']:8.3f} ms",
              f"  floor  echo (grpc.aio) p50         {m['echo_aio p50_ms']:8.3f} ms",
              f"  floor  echo (grpc.aio, uvloop) p50 {m[f'{ECHO_UVLOOP} p50_ms']:8.3f} ms",
@@ -681,6 +707,8 @@ def table(result: dict[str, Any]) -> str:
              f"  floor  in-process signature p50    {f['paced_in_process_p50_ms']:8.3f} ms "
              f"(an echo round trip between calls; {f['in_process_p50_ms']:.3f} ms in a tight "
              "loop)",
+             f"  floor  the server's session call p50 {f['paced_session_p50_ms']:6.3f} ms "
+             "(paced likewise)",
              f"  floor  echo qps@{IN_FLIGHT}                {m[f'echo qps@{IN_FLIGHT}']:8.0f}",
              f"  floor  echo_aio qps@{IN_FLIGHT}            {m[f'echo_aio qps@{IN_FLIGHT}']:8.0f}",
              f"  floor  echo_aio uvloop qps@{IN_FLIGHT}     "
@@ -702,6 +730,9 @@ def table(result: dict[str, Any]) -> str:
             f"{fig['overhead_vs_uvloop_echo_ms']:.3f} ms [{low['overhead_vs_uvloop_echo_ms']:.3f}, "
             f"{high['overhead_vs_uvloop_echo_ms']:.3f}]; over the tight-loop floor "
             f"{fig['overhead_vs_tight_loop_ms']:.3f} ms",
+            f"  [{build}]     over the echo and the server's own session call "
+            f"{fig['overhead_vs_session_call_ms']:.3f} ms "
+            f"[{low['overhead_vs_session_call_ms']:.3f}, {high['overhead_vs_session_call_ms']:.3f}]",
             f"  [{build}]     over the echo that makes the in-process call "
             f"{fig['overhead_vs_echo_with_model_ms']:.3f} ms "
             f"[{low['overhead_vs_echo_with_model_ms']:.3f}, "
@@ -753,8 +784,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="TF intra-op threads in the servers and the in-process floors "
                         "(0: TensorFlow's choice). One: on a small machine TF's idle pool "
                         "threads spin for work, taking CPU the server and client need")
-    parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=1,
-                        help="TF inter-op threads, likewise")
+    parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                        help="TF inter-op threads (0: the server runs each call's ops in its "
+                        "own thread; the in-process floor's eager call uses TensorFlow's pool)")
     parser.add_argument("--baseline_serve", help="also measure the serve/ code in this folder")
     parser.add_argument("--quick", action="store_true",
                         help="a tiny run that only checks the benchmark works")

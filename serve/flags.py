@@ -72,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tf.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
                     help="threads one TensorFlow op may use (0: TensorFlow's choice)")
     tf.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
-                    help="TensorFlow ops run at a time (0: TensorFlow's choice)")
+                    help="threads a model's independent ops may run on at once (0: none: each "
+                    "request's ops run in its own thread, one after another, with no hand-off)")
 
 
 def warn_unknown(unknown: list[str]) -> None:

@@ -1,7 +1,9 @@
 """Loader: turns one version folder on disk into a servable (its signatures, ready to call).
 
-A `Servable` is what a request runs against; `load_servable` builds it from a SavedModel (or, when
-asked, the version's TFLite file) and `Servable.unload` lets its memory go once no request pins it.
+A `Servable` is what a request runs against; `load_saved_model` builds it from a SavedModel (other
+backends: `tflite`, `artifacts`) and `Servable.unload` lets its memory go once no request pins it.
+A SavedModel runs as TF Serving runs it: its graph in a TensorFlow session, each signature one
+session callable, whatever wrote it (TF1 builders, `tf.saved_model.save`, Keras).
 """
 
 from __future__ import annotations
@@ -247,143 +249,73 @@ def read_signature_defs(path: str) -> tuple[dict[str, meta_graph_pb2.SignatureDe
 
 
 def load_saved_model(name: str, version: int, path: str) -> Servable:
-    """Load the SavedModel at `path` with TensorFlow and wrap each signature for direct calls."""
+    """Load the SavedModel at `path` into a TensorFlow session, as TF Serving does, and make
+    each signature one callable (its feeds and fetches fixed once, numpy in and out)."""
     import tensorflow as tf
+    from tensorflow.python.util import deprecation
 
     started = time.perf_counter()
     signature_defs, is_tf2 = read_signature_defs(path)
-    model = tf.saved_model.load(path, tags=["serve"])
-    signatures: dict[str, Signature] = {}
-    for key, sig_def in signature_defs.items():
-        if key not in model.signatures:
-            continue
-        signatures[key] = Signature(
-            key=key,
-            method_name=sig_def.method_name or PREDICT_METHOD,
-            inputs={a: _spec(a, i) for a, i in sig_def.inputs.items()},
-            outputs={a: _spec(a, i) for a, i in sig_def.outputs.items()},
-            run_direct=_tf_runner(model.signatures[key]),
-            strict_shapes=is_tf2,
-        )
-    servable = Servable(name, version, path, signatures, signature_defs, _model=model)
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph, config=session_config())
+    try:
+        with graph.as_default(), deprecation.silence():
+            tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        signatures: dict[str, Signature] = {}
+        for key, sig_def in signature_defs.items():
+            run = _session_call(session, sig_def)
+            if run is None:
+                continue
+            signatures[key] = Signature(
+                key=key,
+                method_name=sig_def.method_name or PREDICT_METHOD,
+                inputs={a: _spec(a, i) for a, i in sig_def.inputs.items()},
+                outputs={a: _spec(a, i) for a, i in sig_def.outputs.items()},
+                run_direct=run,
+                strict_shapes=is_tf2,
+            )
+    except BaseException:
+        session.close()
+        raise
+    servable = Servable(name, version, path, signatures, signature_defs, _model=session)
+    servable.on_unload.append(session.close)
     servable.load_seconds = time.perf_counter() - started
     return servable
 
 
-def _tf_runner(function: Any) -> RunFn:
-    """The signature's fastest direct call (`_direct_call`), run by the single-threaded executor."""
-    return _single_threaded(_direct_call(function))
+def session_config() -> Any:
+    """A session whose ops run in the calling thread (a request's thread, or a batch's), one
+    after another, unless `--tensorflow_inter_op_parallelism` asks for a pool.
 
-
-_SINGLE_THREADED = "SINGLE_THREADED_EXECUTOR"
-
-
-def _single_threaded(run: RunFn) -> RunFn:
-    """Run the function's ops in the calling thread (TensorFlow's single-threaded executor)
-    instead of handing each to the inter-op pool and back: a small model's call then costs about
-    a quarter less CPU and time, which a busy server spends on requests instead. Kernels keep
-    their intra-op threads. A graph that executor cannot run (TF1-style control flow) falls back
-    to the default executor, for good, on its first call.
-    """
-    from tensorflow.python.eager import context
-
-    eager = context.context()
-    single = [True]
-
-    def call(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if not single[0]:
-            return run(inputs)
-        options = eager.function_call_options  # this thread's
-        previous = options.executor_type
-        options.executor_type = _SINGLE_THREADED
-        try:
-            return run(inputs)
-        except Exception as exc:
-            if "Single-threaded executor" not in str(exc):
-                raise
-            single[0] = False
-        finally:
-            options.executor_type = previous
-        return run(inputs)
-
-    return call
-
-
-def _direct_call(function: Any) -> RunFn:
-    """Call a signature's concrete function directly: the cheapest path TensorFlow offers.
-
-    The flat call skips TensorFlow's per-call argument binding (a large share of a small model's
-    latency); it is used when the function exposes its parameter order, else the keyword call.
-    Serving records no gradients, so when the function also exposes its inference function the
-    call goes straight to it (what TensorFlow itself does without a tape), skipping the tape
-    checks and output packing: tens of microseconds per request.
+    TensorFlow's eager function call hands every call to its inter-op pool and waits for it: two
+    thread hand-offs per request, which cost more than a small model's whole call (its latency
+    halves without them on this project's machines). Kernels keep the process's intra-op threads.
     """
     import tensorflow as tf
 
-    try:
-        order = list(function.function_type.parameters)
-        call_flat, captured = function._call_flat, function.captured_inputs
-    except AttributeError:
-        order = []
-    if order and set(order) == set(function.structured_input_signature[1]):
-        fast = _inference_call(function, captured)
-        to_tensor = _tensor_maker()
-        if fast is not None:
-            call, names = fast
-
-            def run_inference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-                values = call(*[to_tensor(inputs[key]) for key in order], *captured)
-                return {name: value.numpy() for name, value in zip(names, values)}
-
-            return run_inference
-
-        def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            # Tensors, not arrays: TF1 signatures then accept any shape, as TF Serving does.
-            outputs = call_flat([to_tensor(inputs[key]) for key in order], captured)
-            return {key: value.numpy() for key, value in outputs.items()}
-
-        return run
-
-    def run_keywords(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = function(**{key: tf.constant(value) for key, value in inputs.items()})
-        return {key: value.numpy() for key, value in outputs.items()}
-
-    return run_keywords
+    threads = tf.config.threading
+    return tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=threads.get_intra_op_parallelism_threads(),
+        inter_op_parallelism_threads=threads.get_inter_op_parallelism_threads() or -1,
+        allow_soft_placement=True)
 
 
-def _inference_call(function: Any, captured: list[Any]
-                    ) -> tuple[Callable[..., Any], list[str]] | None:
-    """The function's tape-free flat call and its output names in flat order, when provably
-    equivalent: a flat dict of outputs whose flattening order is known, no distributed capture."""
-    import tensorflow as tf
+def _session_call(session: Any, sig_def: meta_graph_pb2.SignatureDef) -> RunFn | None:
+    """The signature as one session callable: named arrays in, named arrays out; None when a
+    tensor is not a plain named tensor (sparse or composite), which Predict cannot feed."""
+    from tensorflow.core.protobuf import config_pb2
 
-    try:
-        call = function._inference_function.call_flat
-        outputs = function.structured_outputs
-    except AttributeError:
+    inputs, outputs = list(sig_def.inputs.items()), list(sig_def.outputs.items())
+    if any(not info.name for _, info in inputs + outputs):
         return None
-    if not isinstance(outputs, dict) or any(hasattr(c, "_distribute_strategy") for c in captured):
-        return None
-    names = sorted(outputs)
-    flat = tf.nest.flatten(outputs)
-    if len(flat) != len(names) or any(flat[i] is not outputs[n] for i, n in enumerate(names)):
-        return None
-    return call, names
+    options = config_pb2.CallableOptions()
+    options.feed.extend(info.name for _, info in inputs)
+    options.fetch.extend(info.name for _, info in outputs)
+    call = session._make_callable_from_options(options)
+    input_keys = [key for key, _ in inputs]
+    output_keys = [key for key, _ in outputs]
 
+    def run(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(output_keys, call(*[arrays[key] for key in input_keys])))
 
-def _tensor_maker() -> Callable[[np.ndarray], Any]:
-    """numpy -> eager tensor without tf.constant's argument handling (half its cost)."""
-    import tensorflow as tf
-
-    try:
-        from tensorflow.python.eager import context
-        from tensorflow.python.framework.ops import EagerTensor
-    except ImportError:
-        return tf.constant
-    eager = context.context()
-    eager.ensure_initialized()
-
-    def make(array: np.ndarray) -> Any:
-        return EagerTensor(array, eager.device_name, None)
-
-    return make
+    return run

@@ -2,10 +2,12 @@
 
 `--tensorflow_intra_op_parallelism` (threads one op may use) and
 `--tensorflow_inter_op_parallelism` (ops run at a time) mean what they mean to
-`tensorflow_model_server`; 0 leaves TensorFlow's choice (one thread per core). On a small machine
-serving small models, 1 intra-op thread is often faster: the pool's threads spin and hand work
-over, which costs more than a small op takes. TensorFlow fixes its pools when it first runs
-anything, so they are set before the first model loads; later, a different setting is refused.
+`tensorflow_model_server`, except that 0 inter-op threads means none: a model's ops then run in
+the request's own thread (`loader.session_config`); 0 intra-op threads leaves TensorFlow's choice
+(one per core). On a small machine serving small models, 1 intra-op thread is often faster: the
+pool's threads spin and hand work over, which costs more than a small op takes. TensorFlow fixes
+its pools when it first runs anything, so they are set before the first model loads; later, a
+different setting is refused.
 """
 
 from __future__ import annotations

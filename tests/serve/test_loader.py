@@ -19,8 +19,8 @@ class _Branchy(tf.Module):
 
 
 def test_a_model_with_control_flow_answers_what_tensorflow_answers(tmp_path):
-    # Its lowered cond and loop are beyond the single-threaded executor the loader tries first:
-    # the call must fall back to the default executor and still be right, every time.
+    # The loader runs the graph in a session, not through the eager function: its lowered cond
+    # and loop must still answer what TensorFlow's own call answers, every time.
     module = _Branchy()
     path = str(tmp_path / "branchy")
     tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
@@ -31,3 +31,31 @@ def test_a_model_with_control_flow_answers_what_tensorflow_answers(tmp_path):
         for _ in range(2):
             np.testing.assert_array_equal(signature.run_direct({"x": x})["y"],
                                           reference(x=tf.constant(x))["y"].numpy())
+
+
+class _Vocabulary(tf.Module):
+    """A TF2 model whose lookup table is filled from a vocabulary file, an asset of the model."""
+
+    def __init__(self, vocab_path: str) -> None:
+        super().__init__()
+        self.vocab = tf.saved_model.Asset(vocab_path)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(self.vocab, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                                          tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), -1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="words")])
+    def serve(self, words: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"ids": self.table.lookup(words)}
+
+
+def test_a_table_filled_from_an_asset_is_ready_after_loading_even_when_its_source_is_gone(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("the\nquick\nfox\n")
+    module = _Vocabulary(str(vocab))
+    path = str(tmp_path / "model")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    vocab.unlink()  # the model must read its own copy under assets/
+    servable = load_saved_model("vocab", 1, path)
+    words = np.array([b"fox", b"the", b"dog"], dtype=object)
+    np.testing.assert_array_equal(servable.signatures["serving_default"].run_direct(
+        {"words": words})["ids"], [2, 0, -1])
