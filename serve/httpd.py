@@ -21,8 +21,8 @@ from typing import Any
 
 from liveri.errors import UsageError
 
-# (method, path, body) -> (status, body, content type)
-Route = Callable[[str, str, bytes], tuple[int, bytes, str]]
+# (method, path, body, arrived: time.monotonic() when the request came) -> (status, body, type)
+Route = Callable[[str, str, bytes, float], tuple[int, bytes, str]]
 MAX_BODY_BYTES = 1 << 30
 MAX_CONNECTIONS = 1024
 _JSON = "application/json"
@@ -86,6 +86,7 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
         server: _Server
 
         def _answer(self, method: str) -> None:
+            arrived = time.monotonic()  # a deadline counts the wait for a worker too
             server = self.server
             with server.changed:
                 stopping = server.stopping
@@ -101,7 +102,7 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
                     self._send(503, _BUSY, _JSON, close=True)
                     return
                 try:
-                    self._send(*self._route(method))
+                    self._send(*self._route(method, arrived))
                 finally:
                     server.workers.release()
             finally:
@@ -127,7 +128,7 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
                     return
                 left -= len(piece)
 
-        def _route(self, method: str) -> tuple[int, bytes, str]:
+        def _route(self, method: str, arrived: float) -> tuple[int, bytes, str]:
             length = self._length()
             if length is None:
                 self.close_connection = True
@@ -137,7 +138,7 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
                 return 413, b'{"error":"request body too large"}', _JSON
             body_in = self.rfile.read(length) if length else b""
             try:
-                return route(method, self.path, body_in)
+                return route(method, self.path, body_in, arrived)
             except Exception:  # never let a request kill the connection thread
                 return 500, b'{"error":"internal error"}', _JSON
 

@@ -11,7 +11,6 @@ import base64
 import json
 import math
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,7 +58,9 @@ class RestApi:
         self._timeout = timeout_seconds
         self._extra = extra_routes or {}
 
-    def handle(self, method: str, path: str, body: bytes) -> Response:
+    def handle(self, method: str, path: str, body: bytes, arrived: float) -> Response:
+        """Answer one request; `arrived` (time.monotonic()) starts its deadline, so the
+        REST timeout bounds the whole request, its wait for a worker included."""
         path = path.split("?", 1)[0]
         if method == "GET" and path in self._extra:
             return self._extra[path]()
@@ -67,11 +68,11 @@ class RestApi:
         if match is None:
             return _json(404, {"error": "Malformed request: " + method + " " + path})
         try:
-            return self._route(method, match, body)
+            return self._route(method, match, body, arrived)
         except Exception as exc:
             return _error(from_exception(exc))
 
-    def _route(self, method: str, match: re.Match, body: bytes) -> Response:
+    def _route(self, method: str, match: re.Match, body: bytes, arrived: float) -> Response:
         name = match["name"]
         version = int(match["version"]) if match["version"] else None
         label = match["label"]
@@ -96,7 +97,7 @@ class RestApi:
         if not isinstance(request, dict):
             raise invalid("JSON Value: request body must be a JSON object")
         spec = _Spec(name, version, label, request.get("signature_name", ""))
-        deadline = None if not self._timeout else time.monotonic() + self._timeout
+        deadline = None if not self._timeout else arrived + self._timeout
         handlers = {"predict": _predict, "classify": _classify, "regress": _regress}
         payload = self._dispatcher.call(
             verb, request, lambda servable, req, dl: handlers[verb](servable, req, spec, dl),

@@ -359,7 +359,8 @@ class ModelServer:
     def _metrics_response(self) -> tuple[int, bytes, str]:
         return 200, self.metrics.text(), "text/plain; version=0.0.4; charset=utf-8"
 
-    def _metrics_route(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+    def _metrics_route(self, method: str, path: str, body: bytes, arrived: float
+                       ) -> tuple[int, bytes, str]:
         if method == "GET" and path.split("?", 1)[0] in ("/metrics", "/"):
             return self._metrics_response()
         return 404, b"not found: use /metrics\n", "text/plain"

@@ -19,8 +19,11 @@ class GatedRoute:
     def __init__(self) -> None:
         self.gate = threading.Event()
         self.entered = threading.Semaphore(0)
+        self.arrived: dict[str, float] = {}  # request body -> when httpd says it arrived
 
-    def __call__(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+    def __call__(self, method: str, path: str, body: bytes, arrived: float
+                 ) -> tuple[int, bytes, str]:
+        self.arrived[body.decode()] = arrived
         self.entered.release()
         self.gate.wait(10)
         return 200, json.dumps({"path": path, "echo": body.decode()}).encode(), "application/json"
@@ -59,6 +62,20 @@ def one_worker_held(queue_timeout: float):
         route.gate.set()
         holder.join(10)
         server.stop(grace=1)
+
+
+def test_a_request_that_waited_for_a_worker_reaches_the_route_with_its_arrival_time():
+    # Its deadline (the REST timeout) must count the wait, not start again once it has a worker.
+    with one_worker_held(queue_timeout=10) as (server, route, holder, held):
+        waited: list = []
+        sent = time.monotonic()
+        waiter = in_thread(server.port, "second", waited)
+        time.sleep(0.5)
+        route.gate.set()
+        holder.join(10)
+        waiter.join(10)
+        assert waited == [(200, {"path": "/v1/x", "echo": "second"})]
+        assert sent <= route.arrived["second"] < sent + 0.4  # not when its worker came free
 
 
 def test_busy_workers_answer_503_at_the_queue_timeout_and_the_server_recovers():

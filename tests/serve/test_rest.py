@@ -121,3 +121,22 @@ def test_b64_strings_and_bad_requests(server):
 def test_unknown_paths_are_404(server, path):
     status, body = call(server, path)
     assert status == 404 and "error" in body
+
+
+def test_the_rest_timeout_counts_from_arrival_so_a_request_that_waited_for_a_worker_expires(
+        server):
+    # A request that arrived longer ago than the REST timeout (it waited that long for a
+    # worker) answers 504 without running the model, rather than starting a fresh timeout.
+    import time
+
+    from liveri.serve.rest import RestApi
+
+    api = RestApi(server._dispatcher, timeout_seconds=1.0)
+    body = json.dumps({"instances": sample_pixels(1).tolist()}).encode()
+    status, answer, _ = api.handle("POST", "/v1/models/digits:predict", body,
+                                   time.monotonic() - 2.0)
+    assert status == 504 and "Deadline" in json.loads(answer)["error"]
+    status, answer, _ = api.handle("POST", "/v1/models/digits:predict", body, time.monotonic())
+    assert status == 200
+    assert [row["classes"] for row in json.loads(answer)["predictions"]] == \
+        digits_reference(0, sample_pixels(1)).tolist()
