@@ -3,6 +3,8 @@
 Shapes follow TF Serving exactly: row format (`instances`) answers `{"predictions": ...}`,
 columnar (`inputs`) answers `{"outputs": ...}`, a single-output signature's values are unwrapped,
 binary strings travel as `{"b64": ...}`, errors as `{"error": "..."}` with TF Serving's HTTP codes.
+One addition, which TF Serving's REST API lacks: `:multi_inference`, gRPC's MultiInference in JSON
+(`_multi_inference`).
 """
 
 from __future__ import annotations
@@ -19,22 +21,24 @@ from google.protobuf import json_format
 from liveri.serve import inference
 from liveri.serve.errors import ServingError, from_exception, invalid
 from liveri.serve.grpc_service import Dispatcher, model_status_response
-from liveri.serve.loader import Servable
+from liveri.serve.loader import CLASSIFY_METHOD, REGRESS_METHOD, Servable
 from liveri.serve.tensors import NUMPY_DTYPES, check_size, dtype_name
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
+    inference_pb2,
     input_pb2,
     regression_pb2,
 )
 
-# /v1/models/NAME[/versions/N | /labels/L][/metadata | :predict | :classify | :regress]
+# /v1/models/NAME[/versions/N | /labels/L][/metadata | :predict | :classify | :regress |
+#                                          :multi_inference]
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?/?$"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress|multi_inference))?/?$"
 )
 _STATE_NAMES = {10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
 
@@ -96,9 +100,15 @@ class RestApi:
             raise invalid(f"JSON Parse error: {exc}") from None
         if not isinstance(request, dict):
             raise invalid("JSON Value: request body must be a JSON object")
-        spec = _Spec(name, version, label, request.get("signature_name", ""))
+        signature_name = request.get("signature_name", "")
+        if verb == "multi_inference":  # its metrics count under the first task's signature
+            tasks = request.get("tasks")
+            first = tasks[0] if isinstance(tasks, list) and tasks else None
+            signature_name = first.get("signature_name", "") if isinstance(first, dict) else ""
+        spec = _Spec(name, version, label, signature_name)
         deadline = None if not self._timeout else arrived + self._timeout
-        handlers = {"predict": _predict, "classify": _classify, "regress": _regress}
+        handlers = {"predict": _predict, "classify": _classify, "regress": _regress,
+                    "multi_inference": _multi_inference}
         payload = self._dispatcher.call(
             verb, request, lambda servable, req, dl: handlers[verb](servable, req, spec, dl),
             spec, deadline)
@@ -340,8 +350,15 @@ def _classify(servable: Servable, body: dict, spec: _Spec, deadline: float | Non
     _fill(request, servable, spec)
     request.input.CopyFrom(_input(body))
     response = inference.classify(servable, request, deadline)
-    return {"results": [[[c.label, _short(c.score)] for c in item.classes]
-                        for item in response.result.classifications]}
+    return {"results": _classifications(response.result)}
+
+
+def _classifications(result: classification_pb2.ClassificationResult) -> list:
+    return [[[c.label, _short(c.score)] for c in item.classes] for item in result.classifications]
+
+
+def _regressions(result: regression_pb2.RegressionResult) -> list:
+    return [_short(r.value) for r in result.regressions]
 
 
 def _regress(servable: Servable, body: dict, spec: _Spec, deadline: float | None) -> Any:
@@ -349,5 +366,39 @@ def _regress(servable: Servable, body: dict, spec: _Spec, deadline: float | None
     _fill(request, servable, spec)
     request.input.CopyFrom(_input(body))
     response = inference.regress(servable, request, deadline)
-    return {"results": [_short(r.value) for r in response.result.regressions]}
+    return {"results": _regressions(response.result)}
+
+
+_METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}
+
+
+def _multi_inference(servable: Servable, body: dict, spec: _Spec, deadline: float | None
+                     ) -> Any:
+    """`{"tasks": [{"signature_name": ..., "method_name": "classify" | "regress"}, ...],
+    "examples": [...], "context": {...}}`: several signatures over the same examples, answered
+    `{"results": [{"signature_name": ..., "results": ...}, ...]}`, each task's results shaped as
+    `:classify` or `:regress` shapes them."""
+    tasks = body.get("tasks")
+    if not isinstance(tasks, list) or not tasks:
+        raise invalid("'tasks' must be a non-empty list of "
+                      '{"signature_name": ..., "method_name": "classify" or "regress"}')
+    request = inference_pb2.MultiInferenceRequest()
+    for task in tasks:
+        if not isinstance(task, dict):
+            raise invalid("Each entry of 'tasks' must be a JSON object")
+        entry = request.tasks.add()
+        entry.model_spec.name = servable.name
+        entry.model_spec.signature_name = str(task.get("signature_name", ""))
+        method = str(task.get("method_name", ""))
+        entry.method_name = _METHODS.get(method, method)
+    request.input.CopyFrom(_input(body))
+    response = inference.multi_inference(servable, request, deadline)
+    results = []
+    for result in response.results:
+        kind = result.WhichOneof("result")
+        results.append({"signature_name": result.model_spec.signature_name,
+                        "results": _classifications(result.classification_result)
+                        if kind == "classification_result"
+                        else _regressions(result.regression_result)})
+    return {"results": results}
 

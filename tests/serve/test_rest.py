@@ -51,6 +51,31 @@ def test_classify_and_regress(server):
     assert (status, body) == (200, {"results": [2.5, 3.0]})
 
 
+def test_multi_inference_runs_several_signatures_over_the_same_examples(server):
+    # TF Serving's REST API has no MultiInference; ours takes gRPC's request in JSON.
+    examples = {"examples": [{"x": 1.0}, {"x": 3.0}]}
+    status, body = call(server, "/v1/models/half_plus_two:multi_inference", {
+        **examples, "tasks": [{"signature_name": "classify_x_to_y", "method_name": "classify"},
+                              {"signature_name": "regress_x_to_y",
+                               "method_name": "tensorflow/serving/regress"}]})
+    assert status == 200
+    _, classified = call(server, "/v1/models/half_plus_two:classify",
+                         {**examples, "signature_name": "classify_x_to_y"})
+    _, regressed = call(server, "/v1/models/half_plus_two:regress",
+                        {**examples, "signature_name": "regress_x_to_y"})
+    assert body == {"results": [
+        {"signature_name": "classify_x_to_y", "results": classified["results"]},
+        {"signature_name": "regress_x_to_y", "results": regressed["results"]}]}
+    assert body["results"][1]["results"] == [2.5, 3.5]
+    for bad, says in (({**examples, "tasks": []}, "'tasks'"),
+                      ({**examples, "tasks": [{"signature_name": "regress_x_to_y",
+                                               "method_name": "regress"}] * 2}, "Duplicate"),
+                      ({**examples, "tasks": [{"signature_name": "regress_x_to_y",
+                                               "method_name": "predict"}]}, "method_name")):
+        status, body = call(server, "/v1/models/half_plus_two:multi_inference", bad)
+        assert status == 400 and says in body["error"]
+
+
 def test_rest_answers_equal_grpc_answers(server, predict_stub):
     pixels = sample_pixels(3)
     status, body = call(server, "/v1/models/digits:predict", {"instances": pixels.tolist()})
