@@ -1,8 +1,9 @@
 """A small threaded HTTP server for the REST API and the metrics endpoint.
 
 Standard library only: one thread per connection, bodies bounded, nothing evaluated. Load is
-bounded twice: at most `max_connections` open connections (one more is answered 503 and closed at
-once), and at most `workers` requests handled at a time (TF Serving's `--rest_api_num_threads`);
+bounded twice: at most `max_connections` open connections (one more is answered 503 and closed
+by one refusing thread, which reads its request away first, so the client reads the 503 rather
+than a reset), and at most `workers` requests handled at a time (TF Serving's `--rest_api_num_threads`);
 a request that finds every worker busy waits for one, before its body is read, up to
 `queue_timeout` seconds, then gets 503. So memory holds at most `workers` bodies, however many
 clients push. A connection that sends or reads nothing for `io_timeout` seconds is closed, so slow
@@ -13,6 +14,8 @@ and their answers close their connections.
 
 from __future__ import annotations
 
+import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +36,8 @@ _REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json
             b"Connection: close\r\nContent-Length: " + str(len(_FULL)).encode() + b"\r\n\r\n"
             + _FULL)
 DISCARD_LIMIT = 1 << 20
+_REFUSING_AT_ONCE = 64  # refused connections waiting for the refusing thread; more just close
+_REFUSE_READ_S = 0.5  # how long a refused client may take to send its request
 DEFAULT_WAIT_S = 30.0  # for a worker, when no REST timeout is set
 
 
@@ -51,6 +56,31 @@ class _Server(ThreadingHTTPServer):
         self.handling = 0  # requests between reading their headers and writing their answer
         self.stopping = False
         self.changed = threading.Condition()
+        self._refused: queue.Queue = queue.Queue(_REFUSING_AT_ONCE)
+        threading.Thread(target=self._refuse, name="liveri-http-refuse", daemon=True).start()
+
+    def _refuse(self) -> None:
+        """Answer each connection past the limit 503: write it, read the request away (closing
+        on unread data would reset the connection before the client reads), then close."""
+        while (request := self._refused.get()) is not None:
+            try:
+                request.settimeout(_REFUSE_READ_S)
+                request.sendall(_REFUSED)
+                request.shutdown(socket.SHUT_WR)
+                left = DISCARD_LIMIT
+                while left > 0 and (piece := request.recv(1 << 16)):
+                    left -= len(piece)
+            except OSError:
+                pass
+            finally:
+                request.close()
+
+    def server_close(self) -> None:
+        super().server_close()
+        try:
+            self._refused.put(None, timeout=1)  # the refusing thread ends after the queue
+        except queue.Full:
+            pass
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.changed:
@@ -59,10 +89,9 @@ class _Server(ThreadingHTTPServer):
                 self.connections += 1
         if full:
             try:
-                request.sendall(_REFUSED)
-            except OSError:
-                pass
-            self.shutdown_request(request)
+                self._refused.put_nowait(request)
+            except queue.Full:  # a flood: no time to be polite
+                self.shutdown_request(request)
             return
         try:
             super().process_request(request, client_address)

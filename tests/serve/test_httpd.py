@@ -115,6 +115,16 @@ def test_connections_past_the_limit_are_refused_at_once():
         refused: list = []
         post(server.port, "third", refused)
         assert refused[0][0] == 503
+        # A client whose request reaches the server after its refusal still reads the 503,
+        # not a reset: the server reads the request away before it closes.
+        late = socket.create_connection(("127.0.0.1", server.port))
+        time.sleep(0.2)
+        late.sendall(b"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+        time.sleep(0.1)  # as http.client does: the body in a write of its own
+        late.sendall(b"late")
+        late.settimeout(5)
+        assert late.recv(12) == b"HTTP/1.1 503"
+        late.close()
         for connection in idle:
             connection.close()
         deadline = time.monotonic() + 5
