@@ -3,13 +3,13 @@
 Standard library only: one thread per connection, bodies bounded, nothing evaluated. Load is
 bounded twice: at most `max_connections` open connections (one more is answered 503 and closed
 by one refusing thread, which reads its request away first, so the client reads the 503 rather
-than a reset), and at most `workers` requests handled at a time (TF Serving's `--rest_api_num_threads`);
-a request that finds every worker busy waits for one, before its body is read, up to
-`queue_timeout` seconds, then gets 503. So memory holds at most `workers` bodies, however many
-clients push. A connection that sends or reads nothing for `io_timeout` seconds is closed, so slow
-or silent clients cannot hold workers or connection slots. `stop_accepting` then `drain` is the
-graceful stop: no new connection or request is taken, the requests already being handled finish,
-and their answers close their connections.
+than a reset), and at most `workers` requests handled at a time (TF Serving's
+`--rest_api_num_threads`); a request that finds every worker busy waits for one, before its body
+is read, up to `queue_timeout` seconds, then gets 503. So memory holds at most `workers` bodies,
+however many clients push. A connection that sends or reads nothing for `io_timeout` seconds is
+closed, so slow or silent clients cannot hold workers or connection slots. `stop_accepting` then
+`drain` is the graceful stop: no new connection or request is taken, the requests already being
+handled finish, and their answers close their connections.
 """
 
 from __future__ import annotations
