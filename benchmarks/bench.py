@@ -26,6 +26,7 @@ from liveri.benchmarks.server_bench import ServerPlan, bench_server
 from liveri.benchmarks.stats import histogram_ms, summarize
 from liveri.benchmarks.timing import SamplePlan, sample_latencies
 
+from liveri.artifact.manifest import Manifest
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json
 
@@ -56,7 +57,7 @@ class ServerChoice:
     enable_batching: bool = False
 
 
-def run_bench(model_repo: Path, version_dir: Path, manifest: dict[str, Any], plan: BenchPlan,
+def run_bench(model_repo: Path, version_dir: Path, manifest: Manifest, plan: BenchPlan,
               server: ServerChoice, out_dir: Path) -> dict[str, Any]:
     """Measure everything, write bench.json and the plots to `out_dir`; returns bench.json."""
     started = time.perf_counter()
@@ -69,18 +70,18 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: dict[str, Any], pla
     steps = len(runners) * len(plan.batch_sizes) + (
         len(plan.server.concurrency) + plan.server.rate_steps + 2 if server.start or server.target
         else 0)
-    title = f"{manifest['model']} v{manifest['version']}"
+    title = f"{manifest.model} v{manifest.version}"
     with _progress(steps, title) as tick:
         rows, batch1_ms = _bench_artifacts(runners, examples, plan, skipped, tick)
-        budget_ms = float(manifest.get("budgets", {}).get("latency_p99_ms", 100.0))
+        budget_ms = float(manifest.budgets.get("latency_p99_ms", 100.0))
         server_section, server_ms = _bench_server(model_repo, manifest, examples, budget_ms,
                                                   plan, server, tick)
     if server_ms is not None:
         batch1_ms["server (gRPC)"] = server_ms
     bench = {
         "schema": SCHEMA,
-        "model": manifest["model"],
-        "version": manifest["version"],
+        "model": manifest.model,
+        "version": manifest.version,
         "version_dir": str(version_dir),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": store.host(),
@@ -88,10 +89,9 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: dict[str, Any], pla
         "plan": {"batch_sizes": list(plan.batch_sizes), "artifacts": asdict(plan.artifacts),
                  "server": asdict(plan.server)},
         "units": {"latency": "ms per call", "throughput": "examples/s"},
-        "formats": {a["format"]: {"bytes": artifact_bytes(version_dir, a),
-                                  "export_seconds": manifest.get("export_seconds", {}).get(
-                                      a["format"])}
-                    for a in manifest["artifacts"]},
+        "formats": {a.format: {"bytes": artifact_bytes(version_dir, a),
+                               "export_seconds": manifest.export_seconds.get(a.format)}
+                    for a in manifest.artifacts},
         "artifacts": rows,
         "skipped": skipped,
         "server": server_section,
@@ -131,7 +131,7 @@ def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], pla
     return rows, batch1_ms
 
 
-def _bench_server(model_repo: Path, manifest: dict[str, Any], examples: dict[str, np.ndarray],
+def _bench_server(model_repo: Path, manifest: Manifest, examples: dict[str, np.ndarray],
                   budget_ms: float, plan: BenchPlan, server: ServerChoice, tick: Any
                   ) -> tuple[dict[str, Any], np.ndarray | None]:
     from liveri.benchmarks.grpc_client import PredictClient
@@ -142,16 +142,16 @@ def _bench_server(model_repo: Path, manifest: dict[str, Any], examples: dict[str
     try:
         with contextlib.ExitStack() as stack:
             target = server.target or stack.enter_context(
-                started_server(model_repo, manifest["model"], manifest["version"],
+                started_server(model_repo, manifest.model, manifest.version,
                                server.enable_batching))
-            client = PredictClient(target, manifest["model"], manifest["version"])
+            client = PredictClient(target, manifest.model, manifest.version)
             stack.callback(client.close)
             try:
                 client.wait_ready()
                 section, samples = bench_server(client, examples, budget_ms, plan.server, tick)
             except (grpc.RpcError, grpc.FutureTimeoutError) as e:
                 raise ServerUnavailable(f"server {target} did not answer "
-                                        f"{manifest['model']} version {manifest['version']}: "
+                                        f"{manifest.model} version {manifest.version}: "
                                         f"{_rpc_text(e)}") from None
     except ServerUnavailable as e:
         if server.target:

@@ -12,23 +12,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from liveri import manifest
+from liveri.artifact import manifest
+from liveri.artifact.manifest import Artifact, Manifest
 
 
-def artifact_bytes(version_dir: Path, item: dict[str, Any]) -> int:
+def artifact_bytes(version_dir: Path, item: Artifact) -> int:
     """What the artifact weighs on disk; a SavedModel is its graph plus variables and assets."""
-    path = version_dir / item["path"]
-    if item["format"] != "saved_model":
+    path = version_dir / item.path
+    if item.format != "saved_model":
         return path.stat().st_size
     parts = [path] + [f for d in ("variables", "assets") for f in (version_dir / d).rglob("*")]
     return sum(f.stat().st_size for f in parts if f.is_file())
 
 
-def export_cost(version_dir: Path, source: dict[str, Any]) -> list[dict[str, Any]]:
+def export_cost(version_dir: Path, source: Manifest) -> list[dict[str, Any]]:
     """One row per artifact: format, bytes, size relative to tflite_float, export seconds
     (None for versions exported before the manifest recorded them)."""
-    seconds = source.get("export_seconds", {})
-    sizes = {a["format"]: artifact_bytes(version_dir, a) for a in source["artifacts"]}
+    seconds = source.export_seconds
+    sizes = {a.format: artifact_bytes(version_dir, a) for a in source.artifacts}
     float_bytes = sizes.get("tflite_float")
     return [{"format": fmt, "bytes": size,
              "vs_float": round(size / float_bytes, 3) if float_bytes else None,
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     version_dir = Path(args.version_dir)
     try:
-        source = manifest.read(version_dir)
-    except FileNotFoundError as e:
+        source = manifest.load(version_dir)
+    except manifest.ManifestError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(render(export_cost(version_dir, source)))

@@ -83,13 +83,13 @@ def release_command(args: argparse.Namespace) -> int:
     from liveri.benchmarks.bench import BenchPlan
     from liveri.benchmarks.regression import ComparePlan
     from liveri.benchmarks.release import run_release
+    from liveri.train.registry import experiment_params
 
-    from liveri import registry
-    from liveri.cli import experiment_params
+    from liveri import layout
     from liveri.errors import CheckFailed
 
     params = experiment_params(args.experiment, args.set)
-    name = args.name or registry.default_model_name(args.experiment)
+    name = args.name or layout.default_model_name(args.experiment)
     outcome = run_release(args.experiment, params, Path(args.logdir), Path(args.model_repo),
                           name, BenchPlan.quick() if args.quick else BenchPlan(),
                           ComparePlan.quick() if args.quick else ComparePlan())

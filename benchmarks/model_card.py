@@ -11,41 +11,41 @@ import json
 from pathlib import Path
 from typing import Any
 
-from liveri import registry
-from liveri.manifest import sha256_file
+from liveri.train import registry
+
+from liveri.artifact.manifest import Manifest, sha256_file
 from liveri.params import Params
 
 
-def model_card(experiment: str, params: Params, logdir: Path, manifest: dict[str, Any],
+def model_card(experiment: str, params: Params, logdir: Path, manifest: Manifest,
                bench: dict[str, Any] | None) -> dict[str, Any]:
     """The card as JSON; `report.py` renders it as markdown."""
-    main = manifest.get("main_metric", "")
-    pre = manifest.get("preprocessing", {})
-    raw = pre.get("raw_input", {})
+    main = manifest.main_metric
+    raw = manifest.preprocessing.get("raw_input", {})
     train_metrics = _read_json(logdir / "metrics.json")
     logdir_params = logdir / "params.txt"
     return {
-        "model": manifest["model"],
-        "version": manifest["version"],
+        "model": manifest.model,
+        "version": manifest.version,
         "experiment": experiment,
         "description": _first_line(registry.get(experiment).__doc__),
         "data": _data_description(params),
         "provenance": {
-            "checkpoint_step": manifest.get("checkpoint_step"),
-            "commit": manifest.get("commit"),
-            "created": manifest.get("created"),
-            "params_hash": manifest.get("params_hash"),
+            "checkpoint_step": manifest.checkpoint_step,
+            "commit": manifest.commit,
+            "created": manifest.created,
+            "params_hash": manifest.params_hash,
             "exported_from_this_logdir": (logdir_params.exists() and sha256_file(logdir_params)
-                                          == manifest.get("params_hash")),
+                                          == manifest.params_hash),
         },
         "main_metric": main,
-        "higher_is_better": manifest.get("higher_is_better", True),
+        "higher_is_better": manifest.higher_is_better,
         "eval_metrics": train_metrics,
-        "metrics_per_artifact": manifest.get("metrics", {}),
-        "sizes_bytes": {a["format"]: (bench or {}).get("formats", {}).get(a["format"], {}).get(
-            "bytes", a["bytes"]) for a in manifest["artifacts"]},
+        "metrics_per_artifact": manifest.metrics,
+        "sizes_bytes": {a.format: (bench or {}).get("formats", {}).get(a.format, {}).get(
+            "bytes", a.bytes) for a in manifest.artifacts},
         "intended_use": (
-            f"Answers {', '.join(o['name'] for o in _outputs(manifest))} for {raw.get('name', '?')} "
+            f"Answers {', '.join(o.name for o in manifest.artifact('saved_model').outputs)} for {raw.get('name', '?')} "
             f"({raw.get('dtype', '?')}, shape {raw.get('shape', '?')}, values in "
             f"{raw.get('range', '?')}) like the training data: served as the SavedModel over "
             "gRPC/REST, or on devices as the TFLite bundle."
@@ -62,11 +62,11 @@ def _data_description(params: Params) -> str:
     return f"{_first_line(doc or cls.__doc__) or cls.__name__} ({cls.__name__}; {splits})"
 
 
-def _limits(manifest: dict[str, Any], bench: dict[str, Any] | None) -> list[str]:
-    main = manifest.get("main_metric", "metric")
-    metrics = manifest.get("metrics", {})
+def _limits(manifest: Manifest, bench: dict[str, Any] | None) -> list[str]:
+    main = manifest.main_metric
+    metrics = manifest.metrics
     examples = next(iter(metrics.values()), {}).get("examples", "?")
-    raw = manifest.get("preprocessing", {}).get("raw_input", {})
+    raw = manifest.preprocessing.get("raw_input", {})
     lines = [
         f"Judged on {examples} held-out examples from the same source as the training data; "
         "inputs from another distribution are not covered.",
@@ -84,13 +84,6 @@ def _limits(manifest: dict[str, Any], bench: dict[str, Any] | None) -> list[str]
                      f"({host.get('node')}, {host.get('cpus')} CPUs, {host.get('machine')}); "
                      "other hardware needs its own bench.")
     return lines
-
-
-def _outputs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    for item in manifest["artifacts"]:
-        if item["format"] == "saved_model":
-            return item.get("outputs", [])
-    return []
 
 
 def _first_line(doc: str | None) -> str:

@@ -19,7 +19,8 @@ from liveri.benchmarks.inputs import tile_batch, warmup_examples
 from liveri.benchmarks.runners import saved_model_runner
 from liveri.benchmarks.timing import SamplePlan, sample_latencies
 
-from liveri import layout, manifest
+from liveri import layout
+from liveri.artifact import manifest
 
 ALPHA = 0.01
 CONFIDENCE = 0.95
@@ -45,8 +46,8 @@ def last_released(model_dir: Path, before: int) -> tuple[int, Path] | None:
         if version >= before:
             continue
         try:
-            verdict = manifest.read(path).get("gate", {}).get("verdict")
-        except (FileNotFoundError, ValueError):
+            verdict = manifest.load(path).gate.get("verdict")
+        except manifest.ManifestError:
             continue
         if verdict == "released":
             return version, path

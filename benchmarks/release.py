@@ -21,7 +21,9 @@ from liveri.benchmarks.report import write_reports
 from liveri.benchmarks.server_bench import RELEASE_CONCURRENCY
 from liveri.benchmarks.versions import read_manifest, version_dir
 
-from liveri import layout, manifest
+from liveri import layout
+from liveri.artifact import manifest
+from liveri.artifact.manifest import Manifest
 from liveri.errors import UsageError
 from liveri.params import Params
 
@@ -42,8 +44,8 @@ def run_release(experiment: str, params: Params, logdir: Path, model_repo: Path,
                 plan: BenchPlan, compare_plan: regression.ComparePlan) -> Outcome:
     path = version_dir(model_repo, name)
     source = read_manifest(path)
-    if source.get("experiment") != experiment:
-        raise UsageError(f"{path} was exported from experiment {source.get('experiment')!r}, "
+    if source.experiment != experiment:
+        raise UsageError(f"{path} was exported from experiment {source.experiment!r}, "
                          f"not {experiment!r}; pass the experiment that trained it")
     if not logdir.is_dir():
         raise UsageError(f"--logdir {logdir} is not a directory; expected the log directory "
@@ -76,7 +78,7 @@ def run_release(experiment: str, params: Params, logdir: Path, model_repo: Path,
     verdict = REJECTED if missed else RELEASED
     report = {
         "model": name,
-        "version": source["version"],
+        "version": source.version,
         "experiment": experiment,
         "judged": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": store.host(),
@@ -103,29 +105,29 @@ def _latency(release: dict[str, Any], bench: dict[str, Any]) -> judge.BudgetResu
                          f"{row['samples'] if row else 0} samples")
 
 
-def _metric(release: dict[str, Any], source: dict[str, Any]) -> judge.BudgetResult:
-    main = source.get("main_metric", "")
-    value = source.get("metrics", {}).get("saved_model", {}).get(main)
+def _metric(release: dict[str, Any], source: Manifest) -> judge.BudgetResult:
+    main = source.main_metric
+    value = source.metrics.get("saved_model", {}).get(main)
     return judge.metric_budget("release.min_metric", release["min_metric"], value,
-                               source.get("higher_is_better", True),
+                               source.higher_is_better,
                                f"manifest: saved_model {main} on the held-out set")
 
 
-def _int8_drop(release: dict[str, Any], source: dict[str, Any]) -> judge.BudgetResult:
+def _int8_drop(release: dict[str, Any], source: Manifest) -> judge.BudgetResult:
     key = "release.max_int8_metric_drop"
-    formats = {a["format"] for a in source["artifacts"]}
+    formats = set(source.formats)
     if not {"tflite_float", "tflite_int8"} <= formats:
         return judge.not_applicable(key, release["max_int8_metric_drop"], "",
                                     "the version has no float and int8 TFLite pair")
-    main = source.get("main_metric", "")
-    drop = judge.metric_drop(main, source.get("metrics", {}), source.get("higher_is_better", True))
+    main = source.main_metric
+    drop = judge.metric_drop(main, source.metrics, source.higher_is_better)
     return judge.at_most(key, release["max_int8_metric_drop"], drop, "",
                          f"manifest: {main} of tflite_float minus tflite_int8")
 
 
 def _bundle(release: dict[str, Any], model_repo: Path, name: str,
-            source: dict[str, Any]) -> judge.BudgetResult:
-    size, how = bundle_bytes(model_repo, name, source["version"], source)
+            source: Manifest) -> judge.BudgetResult:
+    size, how = bundle_bytes(model_repo, name, source.version, source)
     return judge.at_most("release.max_bundle_bytes", release["max_bundle_bytes"], size, "bytes",
                          how)
 
@@ -140,9 +142,9 @@ def _server_qps(release: dict[str, Any], bench: dict[str, Any]) -> judge.BudgetR
                           f"bench: gRPC Predict, batch 1, {RELEASE_CONCURRENCY} in flight", note)
 
 
-def _baseline(path: Path, source: dict[str, Any],
+def _baseline(path: Path, source: Manifest,
               compare_plan: regression.ComparePlan) -> dict[str, Any]:
-    found = regression.last_released(path.parent, source["version"])
+    found = regression.last_released(path.parent, source.version)
     if found is None:
         return {"version": None, "regression": False,
                 "note": "No earlier released version of this model: nothing to compare with."}
@@ -190,8 +192,8 @@ def _row(bench: dict[str, Any], key: str, batch_size: int) -> dict[str, Any] | N
 
 def _record_gate(path: Path, verdict: str, missed: list[str], report_md: Path) -> None:
     """The verdict in the manifest, re-read just before writing so nothing else is lost."""
-    current = manifest.read(path)
-    current["gate"] = {
+    current = manifest.load(path)
+    current.gate = {
         "verdict": verdict,
         "missed": missed,
         "report": str(report_md.relative_to(path)),

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from liveri import processing
+from liveri.artifact import formats
+from liveri.artifact.manifest import Artifact, Manifest
 from liveri.lazy import tf
 from liveri.runtimes import OnnxModel, TfliteModel
 
@@ -52,17 +54,17 @@ def saved_model_runner(version_dir: str | Path) -> Runner:
                   threads=None, bind=bind)
 
 
-def tflite_runner(version_dir: str | Path, manifest: dict[str, Any], item: dict[str, Any],
+def tflite_runner(version_dir: str | Path, manifest: Manifest, item: Artifact,
                   threads: int) -> Runner:
     """A TFLite variant on LiteRT, fed raw inputs through the manifest's preprocessing."""
     from ai_edge_litert import __version__ as litert_version
 
-    model = TfliteModel(Path(version_dir) / item["path"], num_threads=threads)
-    spec = manifest["preprocessing"]
+    model = TfliteModel(Path(version_dir) / item.path, num_threads=threads)
+    spec = manifest.preprocessing
     if spec["kind"] == "text":
         # Text is tokenized with the shipped vocab, as a device does, outside the timed call.
-        post = manifest["postprocessing"]
-        vocab = (Path(version_dir) / manifest["vocab_file"]).read_text(encoding="utf-8")
+        post = manifest.postprocessing
+        vocab = (Path(version_dir) / manifest.vocab_file).read_text(encoding="utf-8")
         tokenizer = processing.text_tokenizer(spec, vocab)
 
         def bind(raw: dict[str, np.ndarray]) -> BatchFn:
@@ -82,30 +84,29 @@ def tflite_runner(version_dir: str | Path, manifest: dict[str, Any], item: dict[
             batch = raw[raw_name]
             return lambda: model(**{input_name: processing.preprocess(spec, batch)})
 
-    return Runner(key=f"{item['format']}/{threads}t", format=item["format"],
+    return Runner(key=f"{item.format}/{threads}t", format=item.format,
                   runtime=f"litert {litert_version}", threads=threads, bind=bind)
 
 
-def onnx_runner(version_dir: str | Path, item: dict[str, Any],
-                manifest: dict[str, Any] | None = None) -> Runner:
+def onnx_runner(version_dir: str | Path, item: Artifact, manifest: Manifest) -> Runner:
     """The ONNX graph on onnxruntime's CPU provider, fed raw inputs (tokenized first when it
     was converted from the `features` signature of a text model)."""
     import onnxruntime as ort
 
-    model = OnnxModel(Path(version_dir) / item["path"], num_threads=1)
-    dtypes = {i["name"]: np.dtype(i["dtype"]) for i in item["inputs"]}
-    spec = (manifest or {}).get("preprocessing", {})
-    if item.get("signature") == "features" and spec.get("kind") == "text":
-        vocab = (Path(version_dir) / manifest["vocab_file"]).read_text(encoding="utf-8")
+    model = OnnxModel(Path(version_dir) / item.path, num_threads=1)
+    dtypes = {i.name: np.dtype(i.dtype) for i in item.inputs}
+    spec = manifest.preprocessing
+    if item.signature == "features" and spec.get("kind") == "text":
+        vocab = (Path(version_dir) / manifest.vocab_file).read_text(encoding="utf-8")
         tokenizer = processing.text_tokenizer(spec, vocab)
 
         def bind(raw: dict[str, np.ndarray]) -> BatchFn:
             texts = [t.decode() if isinstance(t, bytes) else str(t) for t in raw["text"]]
-            features = processing.preprocess_text(manifest["postprocessing"], tokenizer,
+            features = processing.preprocess_text(manifest.postprocessing, tokenizer,
                                                   texts).features
             feed = {name: features[name].astype(dtype) for name, dtype in dtypes.items()}
             return lambda: model(**feed)
-    elif item.get("signature") == "features" and spec.get("kind") == "log_mel":
+    elif item.signature == "features" and spec.get("kind") == "log_mel":
         def bind(raw: dict[str, np.ndarray]) -> BatchFn:
             features = processing.preprocess_audio(spec, _waveforms(spec, raw))
             feed = {name: features[name].astype(dtype) for name, dtype in dtypes.items()}
@@ -124,20 +125,21 @@ def _waveforms(spec: dict[str, Any], raw: dict[str, np.ndarray]) -> list[np.ndar
     return [w[:n] for w, n in zip(raw[spec["raw_input"]["name"]], raw["lengths"], strict=True)]
 
 
-def artifact_runners(version_dir: str | Path, manifest: dict[str, Any],
+def artifact_runners(version_dir: str | Path, manifest: Manifest,
                      skipped: dict[str, str]) -> Iterator[Runner]:
     """Runners for every artifact the manifest lists; ones that cannot run go to `skipped`."""
-    for item in manifest["artifacts"]:
-        fmt = item["format"]
+    for item in manifest.artifacts:
+        fmt = item.format
         try:
-            if fmt == "saved_model":
+            runtime = formats.get(fmt).runtime
+            if not formats.get(fmt).benchmarkable:
+                skipped[fmt] = "not a benchmarkable format"
+            elif runtime == formats.TENSORFLOW:
                 yield saved_model_runner(version_dir)
-            elif fmt.startswith("tflite"):
+            elif runtime == formats.LITERT:
                 for threads in TFLITE_THREADS:
                     yield tflite_runner(version_dir, manifest, item, threads)
-            elif fmt == "onnx":
+            elif runtime == formats.ONNXRUNTIME:
                 yield onnx_runner(version_dir, item, manifest)
-            else:
-                skipped[fmt] = "no runtime for this format"
         except (ValueError, KeyError, OSError, RuntimeError) as e:
             skipped[fmt] = f"{type(e).__name__}: {e}"

@@ -14,6 +14,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from liveri.artifact.manifest import Manifest
+
 BENCH_DIR = "liveri/bench"
 BENCH_FILE = "bench.json"
 MAX_AGE = datetime.timedelta(days=7)
@@ -25,15 +27,15 @@ def host() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def artifact_checksums(manifest: dict[str, Any]) -> dict[str, str]:
-    return {a["format"]: a["sha256"] for a in manifest["artifacts"]}
+def artifact_checksums(manifest: Manifest) -> dict[str, str]:
+    return {a.format: a.sha256 for a in manifest.artifacts}
 
 
 def stored_bench_path(version_dir: str | Path) -> Path:
     return Path(version_dir) / BENCH_DIR / BENCH_FILE
 
 
-def fresh_bench(version_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+def fresh_bench(version_dir: str | Path, manifest: Manifest) -> dict[str, Any] | None:
     """The version's stored bench when it still describes these artifacts on this machine."""
     path = stored_bench_path(version_dir)
     if not path.exists():
@@ -44,7 +46,7 @@ def fresh_bench(version_dir: str | Path, manifest: dict[str, Any]) -> dict[str, 
     except (ValueError, KeyError):
         return None
     age = datetime.datetime.now(datetime.timezone.utc) - created
-    if (bench.get("version") != manifest.get("version")
+    if (bench.get("version") != manifest.version
             or bench.get("artifact_sha256") != artifact_checksums(manifest)
             or bench.get("host", {}).get("node") != host()["node"] or age > MAX_AGE):
         return None

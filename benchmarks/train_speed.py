@@ -30,7 +30,7 @@ GOAL_PIPELINE_MULTIPLE = 3.0
 
 
 def _params(experiment: str, overrides: list[str]) -> Any:
-    from liveri.cli import experiment_params
+    from liveri.train.registry import experiment_params
 
     return experiment_params(experiment, overrides)
 
@@ -132,7 +132,7 @@ def workers_steps_per_s(workers: int, steps: int, interval: int) -> dict[str, An
     """image.Digits steps/s under `liveri train --strategy multi_worker --workers N`."""
     batch = _params("image.Digits", []).train.batch_size
     with tempfile.TemporaryDirectory(prefix="liveri-bench-") as tmp:
-        argv = [sys.executable, "-m", "liveri", "train", "-e", "image.Digits", "--logdir", tmp,
+        argv = [sys.executable, "-m", "liveri.cli", "train", "-e", "image.Digits", "--logdir", tmp,
                 "--strategy", "multi_worker", "--workers", str(workers)]
         for item in _interval_overrides(steps, interval):
             argv += ["--set", item]
@@ -149,8 +149,7 @@ def workers_steps_per_s(workers: int, steps: int, interval: int) -> dict[str, An
 
 def _registered() -> list[str]:
     import liveri.train.experiments  # noqa: F401
-
-    from liveri import registry
+    from liveri.train import registry
 
     return sorted(registry.names())
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from liveri import layout, manifest
+from liveri import layout
+from liveri.artifact import manifest
 from liveri.errors import UsageError
 
 
@@ -24,8 +24,8 @@ def version_dir(model_repo: str | Path, name: str, version: int | None = None) -
     return found[version]
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> manifest.Manifest:
     try:
-        return manifest.read(path)
-    except FileNotFoundError as e:
+        return manifest.load(path)
+    except manifest.ManifestError as e:
         raise UsageError(str(e)) from None

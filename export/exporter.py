@@ -21,10 +21,12 @@ import numpy as np
 from liveri.export import parity, qat, tflite
 from liveri.export.inference import build_inference_module
 from liveri.export.warmup import write_warmup
-from liveri.train.export_params import ALL_FORMATS
 from liveri.train.trainer import restore_task
 
-from liveri import layout, manifest
+from liveri import layout
+from liveri.artifact import formats as formats_lib
+from liveri.artifact import manifest
+from liveri.artifact.manifest import Artifact, Manifest, Tensor
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json, atomic_write_text
 from liveri.lazy import tf
@@ -33,11 +35,10 @@ from liveri.params import Params
 
 def parse_formats(text: str | None, default: list[str], qat_steps: int = 0) -> list[str]:
     """The formats to write, saved_model first; `qat_steps` > 0 adds tflite_int8_qat, last."""
-    formats = [f.strip() for f in text.split(",")] if text else list(default)
-    unknown = [f for f in formats if f not in ALL_FORMATS]
-    if unknown:
-        raise UsageError(f"--formats: unknown format {', '.join(unknown)}; expected a "
-                         f"comma-separated subset of {','.join(ALL_FORMATS)}")
+    try:
+        formats = formats_lib.parse(text) if text else formats_lib.parse(",".join(default))
+    except formats_lib.UnknownFormatError as e:
+        raise UsageError(f"--formats: {e}") from None
     if qat_steps < 0:
         raise UsageError(f"export.qat_steps: expected a number of steps >= 0, got {qat_steps}")
     if qat.FORMAT in formats and not qat_steps:
@@ -46,11 +47,6 @@ def parse_formats(text: str | None, default: list[str], qat_steps: int = 0) -> l
     # QAT last: it imports tfmot, which sets TF_USE_LEGACY_KERAS for this process (and tf2onnx's).
     rest = [f for f in formats if f not in ("saved_model", qat.FORMAT)]
     return ["saved_model", *rest] + ([qat.FORMAT] if qat_steps else [])
-
-
-def artifact_file(fmt: str) -> str:
-    """Where format `fmt` lives inside a version folder."""
-    return {**layout.ARTIFACT_FILES, **layout.OPTIONAL_ARTIFACT_FILES}[fmt]
 
 
 def source_commit() -> str:
@@ -111,7 +107,7 @@ def export(params: Params, logdir: str | Path, model_repo: str | Path, name: str
 
 def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: Path, name: str,
                    formats: list[str], inp: Any, test: dict[str, np.ndarray],
-                   logdir: str | Path) -> dict[str, Any]:
+                   logdir: str | Path) -> Manifest:
     p = params.export
     timings: dict[str, float] = {}
     pre_spec, post_spec = task.PreprocessingSpec(inp), task.PostprocessingSpec()
@@ -139,30 +135,27 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
 
     float_inputs = all(spec.dtype.is_floating for spec in
                        signatures["features"].structured_input_signature[1].values())
-    artifacts: list[dict[str, Any]] = [_saved_model_entry(signatures)]
+    artifacts: list[Artifact] = [_saved_model_entry(tmp, signatures)]
     for fmt in formats:
-        if fmt in tflite.TFLITE_FORMATS:
-            t0 = time.perf_counter()
-            content, notes = tflite.convert(str(tmp), fmt, "features", calibration,
-                                            float_inputs=float_inputs)
-            artifacts.append(_tflite_entry(tmp, fmt, content, notes))
-            timings[fmt] = time.perf_counter() - t0
-            _log(f"{fmt} written ({timings[fmt]:.1f}s, {len(content)} bytes)")
-        elif fmt == qat.FORMAT:
-            t0 = time.perf_counter()
+        t0 = time.perf_counter()
+        if fmt == qat.FORMAT:
             _log(f"{fmt}: {p.qat_steps} quantization-aware training steps")
             qat_task = restore_task(params, logdir, checkpoint)[0]  # a copy: QAT changes it
             content, notes = qat.convert(params, qat_task, inp, calibration, float_inputs)
-            artifacts.append(_tflite_entry(tmp, fmt, content, notes))
-            timings[fmt] = time.perf_counter() - t0
+            artifacts.append(tflite_entry(tmp, fmt, "features", content, notes))
             first, last = notes["qat"]["loss_first_tenth"], notes["qat"]["loss_last_tenth"]
-            _log(f"{fmt} written ({timings[fmt]:.1f}s, {len(content)} bytes, mean loss of "
-                 f"the first and last tenth of steps {first:.4f} -> {last:.4f})")
+            _log(f"{fmt}: mean loss of the first and last tenth of steps {first:.4f} -> "
+                 f"{last:.4f}")
+        elif formats_lib.get(fmt).runtime == formats_lib.LITERT:
+            content, notes = tflite.convert(str(tmp), fmt, "features", calibration,
+                                            float_inputs=float_inputs)
+            artifacts.append(tflite_entry(tmp, fmt, "features", content, notes))
         elif fmt == "onnx":
-            t0 = time.perf_counter()
-            artifacts.append(_onnx(tmp, p.onnx_opset, task.onnx_signature))
-            timings[fmt] = time.perf_counter() - t0
-            _log(f"onnx written ({timings[fmt]:.1f}s)")
+            artifacts.append(onnx_entry(tmp, p.onnx_opset, task.onnx_signature))
+        else:
+            continue
+        timings[fmt] = time.perf_counter() - t0
+        _log(f"{fmt} written ({timings[fmt]:.1f}s, {artifacts[-1].bytes} bytes)")
 
     features = task.ParityFeatures(inp, test)
     reference = parity.reference_scores(task, features)
@@ -172,13 +165,13 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
                               "reference": "trained model (checkpoint, eager TensorFlow)",
                               "reference_metrics": reference_metrics, "artifacts": {}}
     for entry in artifacts:
-        path = tmp if entry["format"] == "saved_model" else tmp / entry["path"]
-        scores = parity.artifact_scores(entry["format"], path, task, serving_inputs, features)
-        entry["metrics"] = parity.compare(task, inp, reference, scores, features, test,
-                                          reference_answers)
-        report["artifacts"][entry["format"]] = entry["metrics"]
-        _log(f"parity {entry['format']}: {metric} {entry['metrics'][metric]:.4f}, agreement "
-             f"{entry['metrics']['agreement']:.4f}")
+        path = tmp if entry.format == "saved_model" else tmp / entry.path
+        scores = parity.artifact_scores(entry.format, path, task, serving_inputs, features)
+        entry.metrics = parity.compare(task, inp, reference, scores, features, test,
+                                       reference_answers)
+        report["artifacts"][entry.format] = entry.metrics
+        _log(f"parity {entry.format}: {metric} {entry.metrics[metric]:.4f}, agreement "
+             f"{entry.metrics['agreement']:.4f}")
     if qat.FORMAT in report["artifacts"] and "tflite_int8" in report["artifacts"]:
         report["int8_quantization"] = {
             "metric": metric, "qat_steps": p.qat_steps,
@@ -186,64 +179,72 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             "quantization_aware": report["artifacts"][qat.FORMAT][metric]}
     atomic_write_json(tmp / layout.PARITY_FILE, report)
 
-    for entry in artifacts:
-        file_path = tmp / entry["path"]
-        entry["sha256"] = manifest.sha256_file(file_path)
-        entry["bytes"] = file_path.stat().st_size
-    files = []
-    for file_path in sorted(x for x in tmp.rglob("*") if x.is_file()):
-        rel = file_path.relative_to(tmp).as_posix()
-        if rel != layout.MANIFEST_FILE:
-            files.append({"path": rel, "sha256": manifest.sha256_file(file_path),
-                          "bytes": file_path.stat().st_size})
-    out = {
-        "experiment": params.experiment,
-        "model": name,
-        "params_hash": params.Hash(),
-        "checkpoint": checkpoint,
-        "checkpoint_step": step,
-        "commit": source_commit(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "main_metric": metric,
-        "higher_is_better": task.higher_is_better,
-        "input_kind": task.input_kind,
-        "preprocessing": pre_spec,
-        "postprocessing": post_spec,
-        "artifacts": artifacts,
-        "files": files,
-        "metrics": {a["format"]: a["metrics"] for a in artifacts},
-        "export_seconds": timings,
-        "budgets": dict(params.release.items()),
-        "gate": {"verdict": "pending"},
-    }
-    for file_name in asset_files:
-        kind = "labels_file" if file_name.startswith("labels") else "vocab_file"
-        out[kind] = f"{layout.LIVERI_DIR}/{file_name}"
-    return out
+    side_files = {("labels_file" if f.startswith("labels") else "vocab_file"):
+                  f"{layout.LIVERI_DIR}/{f}" for f in asset_files}
+    return Manifest(
+        model=name,
+        version=0,  # set when published
+        experiment=params.experiment,
+        params_hash=params.Hash(),
+        checkpoint=checkpoint,
+        checkpoint_step=step,
+        commit=source_commit(),
+        created=now(),
+        main_metric=metric,
+        higher_is_better=task.higher_is_better,
+        input_kind=task.input_kind,
+        preprocessing=pre_spec,
+        postprocessing=post_spec,
+        artifacts=artifacts,
+        files=[],  # listed when published
+        export_seconds=timings,
+        budgets=dict(params.release.items()),
+        gate={"verdict": "pending"},
+        origin={"kind": "experiment", "logdir": str(Path(logdir).resolve())},
+        **side_files,
+    )
 
 
-def _tflite_entry(tmp: Path, fmt: str, content: bytes, notes: dict[str, Any]) -> dict[str, Any]:
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _checked_file(tmp: Path, rel_path: str) -> tuple[str, int]:
+    path = tmp / rel_path
+    return manifest.sha256_file(path), path.stat().st_size
+
+
+def tflite_entry(tmp: Path, fmt: str, signature: str, content: bytes,
+                 notes: dict[str, Any]) -> Artifact:
     """Write the flatbuffer to its place; its manifest entry (specs as LiteRT reads them)."""
-    path = tmp / artifact_file(fmt)
-    path.write_bytes(content)
+    rel_path = formats_lib.get(fmt).file
+    (tmp / rel_path).write_bytes(content)
     inputs, outputs = tflite.tensor_specs(content)
-    return {"format": fmt, "path": artifact_file(fmt), "signature": "features",
-            "inputs": inputs, "outputs": outputs, **notes}
+    return Artifact(fmt, rel_path, signature, [Tensor(**t) for t in inputs],
+                    [Tensor(**t) for t in outputs], *_checked_file(tmp, rel_path), {}, notes)
 
 
-def _saved_model_entry(signatures: dict[str, Any]) -> dict[str, Any]:
-    fn = signatures["serving_default"]
-    inputs = [{"name": s.name, "dtype": s.dtype.name, "shape": s.shape.as_list()}
+def saved_model_entry(tmp: Path, fn: Any, signature: str, signature_keys: list[str]) -> Artifact:
+    """The SavedModel's entry: the specs of `fn`, its serving signature."""
+    inputs = [Tensor(s.name, s.dtype.name, s.shape.as_list())
               for s in fn.structured_input_signature[1].values()]
-    outputs = [{"name": k, "dtype": s.dtype.name, "shape": s.shape.as_list()}
+    outputs = [Tensor(k, s.dtype.name, s.shape.as_list())
                for k, s in sorted(fn.structured_outputs.items())]
-    return {"format": "saved_model", "path": "saved_model.pb", "signature": "serving_default",
-            "signatures": sorted(signatures), "inputs": inputs, "outputs": outputs,
-            "select_tf_ops": False}
+    rel_path = formats_lib.get("saved_model").file
+    return Artifact("saved_model", rel_path, signature, inputs, outputs,
+                    *_checked_file(tmp, rel_path), {},
+                    {"signatures": sorted(signature_keys), "select_tf_ops": False})
 
 
-def _onnx(tmp: Path, opset: int, signature: str) -> dict[str, Any]:
-    path = tmp / layout.ARTIFACT_FILES["onnx"]
+def _saved_model_entry(tmp: Path, signatures: dict[str, Any]) -> Artifact:
+    return saved_model_entry(tmp, signatures["serving_default"], "serving_default",
+                             list(signatures))
+
+
+def onnx_entry(tmp: Path, opset: int, signature: str) -> Artifact:
+    """Convert `signature` of the SavedModel in `tmp` with tf2onnx; RuntimeError if it fails."""
+    rel_path = formats_lib.get("onnx").file
+    path = tmp / rel_path
     result = subprocess.run(
         [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(tmp), "--signature_def",
          signature, "--tag", "serve", "--opset", str(opset), "--output", str(path)],
@@ -256,21 +257,23 @@ def _onnx(tmp: Path, opset: int, signature: str) -> dict[str, Any]:
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
 
-    def spec(v: Any) -> dict[str, Any]:
+    def spec(v: Any) -> Tensor:
         dims = [d.dim_value if d.dim_value else None for d in v.type.tensor_type.shape.dim]
         dtype = onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)
-        return {"name": v.name, "dtype": np.dtype(dtype).name, "shape": dims}
+        return Tensor(v.name, np.dtype(dtype).name, dims)
 
-    return {"format": "onnx", "path": layout.ARTIFACT_FILES["onnx"], "opset": opset,
-            "signature": signature, "inputs": [spec(v) for v in model.graph.input],
-            "outputs": [spec(v) for v in model.graph.output], "select_tf_ops": False}
+    return Artifact("onnx", rel_path, signature, [spec(v) for v in model.graph.input],
+                    [spec(v) for v in model.graph.output], *_checked_file(tmp, rel_path), {},
+                    {"opset": opset, "select_tf_ops": False})
 
 
-def _publish(tmp: Path, model_dir: Path, version: dict[str, Any]) -> Path:
-    """Write the manifest, then rename the folder to the next free version number."""
+def _publish(tmp: Path, model_dir: Path, version: Manifest) -> Path:
+    """List and checksum every file, write the manifest, then rename the folder to the next free
+    version number."""
+    version.files = manifest.file_entries(tmp)
     while True:
         number = (layout.latest_version(model_dir) or 0) + 1
-        version["version"] = number
+        version.version = number
         manifest.write(tmp, version)
         problems = manifest.verify(tmp)
         if problems:

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from liveri import manifest, registry
+from liveri import layout
+from liveri.artifact import manifest
 from liveri.errors import CheckFailed, UsageError
 
 
@@ -16,9 +17,8 @@ def export_command(args: argparse.Namespace) -> int:
     if not (args.experiment and args.logdir and args.model_repo):
         raise UsageError("export needs -e NAME --logdir DIR --model_repo REPO (or --verify DIR)")
     from liveri.export.exporter import export, parse_formats
+    from liveri.train.registry import experiment_params
     from liveri.train.run_dir import load_params
-
-    from liveri.cli import experiment_params
 
     params = experiment_params(args.experiment, args.set)
     logdir = Path(args.logdir)
@@ -27,7 +27,7 @@ def export_command(args: argparse.Namespace) -> int:
         key, _, value = item.partition("=")
         params.Override(key.strip(), value)
     formats = parse_formats(args.formats, params.export.formats, params.export.qat_steps)
-    name = args.name or registry.default_model_name(args.experiment)
+    name = args.name or layout.default_model_name(args.experiment)
     version_dir = export(params, logdir, Path(args.model_repo), name, formats)
     print(json.dumps({"version_dir": str(version_dir)}))
     return 0
@@ -38,7 +38,7 @@ def verify_command(version_dir: Path) -> int:
         raise UsageError(f"--verify: {version_dir} is not a directory; expected REPO/MODEL/VERSION")
     try:
         problems = manifest.verify(version_dir)
-    except FileNotFoundError as e:
+    except manifest.ManifestError as e:
         raise UsageError(str(e)) from None
     if problems:
         raise CheckFailed("verification failed:\n" + "\n".join(problems))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from liveri.artifact import formats
 from liveri.lazy import tf
 from liveri.runtimes import OnnxModel, TfliteModel
 
@@ -31,10 +32,11 @@ def artifact_scores(fmt: str, path: Path, task: Any, serving_inputs: dict[str, n
         fn = tf.saved_model.load(str(path)).signatures["serving_default"]
         return _chunked(serving_inputs, lambda x: fn(
             **{k: tf.constant(v) for k, v in x.items()})["scores"].numpy())
-    if fmt.startswith("tflite"):
+    runtime = formats.get(fmt).runtime
+    if runtime == formats.LITERT:
         model = TfliteModel(path)
         return _chunked(features, lambda f: model(**f)["scores"])
-    if fmt == "onnx":
+    if runtime == formats.ONNXRUNTIME:
         model = OnnxModel(path)
         inputs = serving_inputs if task.onnx_signature == "serving_default" else features
         return _chunked(inputs, lambda x: model(**x)["scores"])

@@ -19,21 +19,15 @@ MANIFEST_FILE = "liveri/manifest.json"
 PARITY_FILE = "liveri/parity.json"
 VERSION_PARAMS_FILE = "liveri/params.txt"
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
-ARTIFACT_FILES = {
-    "saved_model": "saved_model.pb",
-    "tflite_float": "liveri/model_float.tflite",
-    "tflite_dynamic": "liveri/model_dynamic.tflite",
-    "tflite_int8": "liveri/model_int8.tflite",
-    "tflite_fp16": "liveri/model_fp16.tflite",
-    "onnx": "liveri/model.onnx",
-}
-# Written only when asked for (`export.qat_steps` > 0): full int8 after quantization-aware training.
-OPTIONAL_ARTIFACT_FILES = {
-    "tflite_int8_qat": "liveri/model_int8_qat.tflite",
-}
+# Artifact files: `liveri.artifact.formats`.
 TEMP_PREFIX = ".tmp-"
 
 _VERSION_RE = re.compile(r"^\d+$")
+
+
+def default_model_name(experiment: str) -> str:
+    """`image.Digits` -> `image_digits`: the model's folder name in a model repository."""
+    return experiment.lower().replace(".", "_")
 
 
 def versions(model_dir: str | Path) -> dict[int, Path]:

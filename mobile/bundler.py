@@ -15,7 +15,9 @@ from typing import Any
 
 from liveri.mobile import schema
 
-from liveri import layout, manifest
+from liveri import layout
+from liveri.artifact import formats, manifest
+from liveri.artifact.manifest import Artifact, Manifest, Tensor
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_bytes
 
@@ -28,11 +30,11 @@ def make_bundle(model_repo: str | Path, name: str, version: int | None = None,
     """Write the bundle of MODEL/VERSION's `fmt` artifact to `out` (atomically); returns `out`."""
     version_dir = _version_dir(Path(model_repo), name, version)
     try:
-        source = manifest.read(version_dir)
-    except FileNotFoundError as e:
+        source = manifest.load(version_dir)
+    except manifest.ManifestError as e:
         raise UsageError(str(e)) from None
     artifact = _tflite_artifact(source, fmt)
-    model_bytes = _checked_read(version_dir, artifact["path"], artifact["sha256"])
+    model_bytes = _checked_read(version_dir, artifact.path, artifact.sha256)
     side_files = _side_files(version_dir, source)
     members = {schema.MODEL_FILE: model_bytes, **{n: data for n, (_, data) in side_files.items()}}
     description = describe(source, artifact, side_files, model_bytes,
@@ -44,14 +46,14 @@ def make_bundle(model_repo: str | Path, name: str, version: int | None = None,
     return out
 
 
-def describe(source: dict[str, Any], artifact: dict[str, Any],
+def describe(source: Manifest, artifact: Artifact,
              side_files: dict[str, tuple[str, bytes]], model_bytes: bytes,
              manifest_bytes: bytes) -> dict[str, Any]:
     """`bundle.json`: what the device must feed the model, how to read its answer, and provenance."""
     side_names = {key: zip_name for zip_name, (key, _) in side_files.items()}
     # The specs name their side files as the repository did; in the zip they sit at the top.
-    preprocessing = dict(source["preprocessing"])
-    postprocessing = dict(source["postprocessing"])
+    preprocessing = dict(source.preprocessing)
+    postprocessing = dict(source.postprocessing)
     for spec in (preprocessing, postprocessing):
         for key in schema.SIDE_FILE_KEYS:
             if key in spec and key in side_names:
@@ -59,29 +61,29 @@ def describe(source: dict[str, Any], artifact: dict[str, Any],
     return {
         "schema": schema.SCHEMA,
         "model_file": schema.MODEL_FILE,
-        "format": artifact["format"],
-        "signature": artifact.get("signature"),
-        "select_tf_ops": bool(artifact.get("select_tf_ops", False)),
-        "inputs": [_tensor(t) for t in artifact["inputs"]],
-        "outputs": [_tensor(t) for t in artifact["outputs"]],
+        "format": artifact.format,
+        "signature": artifact.signature,
+        "select_tf_ops": bool(artifact.notes.get("select_tf_ops", False)),
+        "inputs": [_tensor(t) for t in artifact.inputs],
+        "outputs": [_tensor(t) for t in artifact.outputs],
         "preprocessing": preprocessing,
         "postprocessing": postprocessing,
         **side_names,
         "files": [schema.file_entry(schema.MODEL_FILE, model_bytes)]
         + [schema.file_entry(n, data) for n, (_, data) in side_files.items()],
         "source": {
-            "model": source["model"],
-            "version": source["version"],
-            "experiment": source["experiment"],
-            "params_hash": source["params_hash"],
-            "format": artifact["format"],
-            "artifact_path": artifact["path"],
-            "artifact_sha256": artifact["sha256"],
+            "model": source.model,
+            "version": source.version,
+            "experiment": source.experiment,
+            "params_hash": source.params_hash,
+            "format": artifact.format,
+            "artifact_path": artifact.path,
+            "artifact_sha256": artifact.sha256,
             "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-            "checkpoint_step": source.get("checkpoint_step"),
-            "commit": source.get("commit"),
-            "created": source.get("created"),
-            "export_metrics": artifact.get("metrics", {}),
+            "checkpoint_step": source.checkpoint_step,
+            "commit": source.commit,
+            "created": source.created,
+            "export_metrics": artifact.metrics,
         },
     }
 
@@ -104,13 +106,13 @@ def _version_dir(model_repo: Path, name: str, version: int | None) -> Path:
     return found[version]
 
 
-def _tflite_artifact(source: dict[str, Any], fmt: str) -> dict[str, Any]:
-    tflite = [a["format"] for a in source["artifacts"] if a["format"].startswith("tflite_")]
-    have = f"(version {source['version']} has: {', '.join(tflite) or 'no TFLite artifact'})"
-    if not fmt.startswith("tflite_"):
+def _tflite_artifact(source: Manifest, fmt: str) -> Artifact:
+    tflite = [f for f in source.formats if f in formats.BUNDLEABLE]
+    have = f"(version {source.version} has: {', '.join(tflite) or 'no TFLite artifact'})"
+    if fmt not in formats.BUNDLEABLE:
         raise UsageError(f"format {fmt!r} cannot be bundled: a bundle holds a TFLite model {have}")
     try:
-        return manifest.artifact(source, fmt)
+        return source.artifact(fmt)
     except KeyError:
         raise UsageError(f"format {fmt!r} was not exported {have}; export it with "
                          f"`liveri export --formats {fmt}`") from None
@@ -128,21 +130,21 @@ def _checked_read(version_dir: Path, rel_path: str, sha256: str | None) -> bytes
     return data
 
 
-def _side_files(version_dir: Path, source: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
+def _side_files(version_dir: Path, source: Manifest) -> dict[str, tuple[str, bytes]]:
     """{name in the zip: (manifest key, bytes)} for the labels and vocab files the model needs."""
-    listed = {f["path"]: f["sha256"] for f in source.get("files", [])}
+    listed = {f.path: f.sha256 for f in source.files}
     found = {}
     for key in schema.SIDE_FILE_KEYS:
-        rel_path = source.get(key)
+        rel_path = getattr(source, key)
         if rel_path:
             found[Path(rel_path).name] = (key, _checked_read(version_dir, rel_path,
                                                              listed.get(rel_path)))
     return found
 
 
-def _tensor(spec: dict[str, Any]) -> dict[str, Any]:
-    quant = spec.get("quantization") or {}
-    return {"name": spec["name"], "dtype": spec["dtype"], "shape": spec["shape"],
+def _tensor(spec: Tensor) -> dict[str, Any]:
+    quant = spec.quantization or {}
+    return {"name": spec.name, "dtype": spec.dtype, "shape": spec.shape,
             "quantization": {"scale": float(quant.get("scale", 0.0)),
                              "zero_point": int(quant.get("zero_point", 0))}}
 

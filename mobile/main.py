@@ -6,6 +6,7 @@ import argparse
 
 from liveri.mobile.bundler import make_bundle
 
+from liveri.artifact import formats
 from liveri.errors import UsageError
 
 
@@ -15,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="model name, the folder under REPO")
     parser.add_argument("--version", type=int, help="version to bundle (default: the newest)")
     parser.add_argument("--format", default="tflite_int8",
-                        help="TFLite artifact to pack: tflite_int8 (default), tflite_float, "
-                             "tflite_dynamic or tflite_fp16")
+                        help="TFLite artifact to pack: " + ", ".join(formats.BUNDLEABLE)
+                        + " (default: tflite_int8)")
     parser.add_argument("--out", required=True, metavar="FILE.zip", help="bundle to write")
 
 

@@ -15,7 +15,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import grpc
 import numpy as np
@@ -30,33 +29,37 @@ from liveri.serve.loader import (
     read_signature_defs,
 )
 
-from liveri import manifest as manifest_lib
 from liveri import processing
+from liveri.artifact import formats
+from liveri.artifact import manifest as manifest_lib
+from liveri.artifact.manifest import Artifact, Manifest
 from liveri.runtimes import OnnxModel, TfliteModel
 
 TENSORFLOW = "tensorflow"
 MIN_AGREEMENT = 0.99
-_ALIASES = {"tflite": "tflite_float"}
 
 
 def _refuse(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
 
 
-def artifact_for(version_path: str, platform: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def artifact_for(version_path: str, platform: str) -> tuple[Manifest, Artifact]:
     """The manifest and its entry for `platform`, or FAILED_PRECONDITION saying why not."""
-    fmt = _ALIASES.get(platform, platform)
+    fmt = formats.PLATFORM_ALIASES.get(platform, platform)
     try:
-        manifest = manifest_lib.read(version_path)
-    except (OSError, ValueError) as exc:
+        manifest = manifest_lib.load(version_path)
+    except manifest_lib.ManifestError as exc:
         raise _refuse(f"model_platform {platform!r} needs the Liveri manifest of {version_path}: "
                       f"{exc}") from None
     try:
-        entry = manifest_lib.artifact(manifest, fmt)
-    except KeyError as exc:
+        entry = manifest.artifact(fmt)
+        servable = formats.get(fmt).servable
+    except (KeyError, ValueError) as exc:
         raise _refuse(f"model_platform {platform!r}: {exc.args[0]}; use one of those or "
                       f"{TENSORFLOW!r}") from None
-    agreement = entry.get("metrics", {}).get("agreement")
+    if not servable:
+        raise _refuse(f"model_platform {platform!r}: format {fmt} cannot be served")
+    agreement = entry.metrics.get("agreement")
     if agreement is None or agreement < MIN_AGREEMENT:
         found = "no recorded agreement" if agreement is None else f"agreement {agreement:.4f}"
         raise _refuse(f"artifact {fmt} of {version_path} has {found} with the trained model; "
@@ -65,9 +68,9 @@ def artifact_for(version_path: str, platform: str) -> tuple[dict[str, Any], dict
     return manifest, entry
 
 
-def _runtime(version_path: str, entry: dict[str, Any]) -> Callable[..., dict[str, np.ndarray]]:
-    path = os.path.join(version_path, entry["path"])
-    if entry["format"] == "onnx":
+def _runtime(version_path: str, entry: Artifact) -> Callable[..., dict[str, np.ndarray]]:
+    path = os.path.join(version_path, entry.path)
+    if formats.get(entry.format).runtime == formats.ONNXRUNTIME:
         return OnnxModel(path)
     model = TfliteModel(path)
     lock = threading.Lock()  # a LiteRT interpreter runs one call at a time
@@ -79,29 +82,29 @@ def _runtime(version_path: str, entry: dict[str, Any]) -> Callable[..., dict[str
     return run
 
 
-def _labels(manifest: dict[str, Any], version_path: str) -> list[str]:
-    name = manifest.get("labels_file") or ""
+def _labels(manifest: Manifest, version_path: str) -> list[str]:
+    name = manifest.labels_file or ""
     if not name:
         return []
     with open(os.path.join(version_path, name)) as f:
         return [line.rstrip("\n") for line in f]
 
 
-def _adapter(manifest: dict[str, Any], entry: dict[str, Any], version_path: str,
+def _adapter(manifest: Manifest, entry: Artifact, version_path: str,
              input_names: list[str], output_names: list[str]) -> RunFn:
     """Raw `serving_default` inputs in, `serving_default` outputs out, around the artifact."""
     runtime = _runtime(version_path, entry)
-    artifact_inputs = [i["name"] for i in entry.get("inputs", [])]
-    artifact_outputs = [o["name"] for o in entry.get("outputs", [])]
+    artifact_inputs = [i.name for i in entry.inputs]
+    artifact_outputs = [o.name for o in entry.outputs]
     takes_raw = set(artifact_inputs) == set(input_names)
     answers_all = set(output_names) <= set(artifact_outputs)
-    pre = manifest.get("preprocessing")
-    post = manifest.get("postprocessing")
+    pre = manifest.preprocessing
+    post = manifest.postprocessing
     if not takes_raw and not (pre and len(artifact_inputs) == 1 and len(input_names) == 1):
-        raise _refuse(f"artifact {entry['format']} takes {artifact_inputs} and the manifest has no "
+        raise _refuse(f"artifact {entry.format} takes {artifact_inputs} and the manifest has no "
                       f"preprocessing from {input_names}")
     if not answers_all and not post:
-        raise _refuse(f"artifact {entry['format']} answers {artifact_outputs}, not "
+        raise _refuse(f"artifact {entry.format} answers {artifact_outputs}, not "
                       f"{output_names}, and the manifest has no postprocessing")
     labels = _labels(manifest, version_path) if not answers_all else []
     scores_name = (post or {}).get("scores_output", "scores")
@@ -136,6 +139,6 @@ def load_artifact(name: str, version: int, version_path: str, platform: str) -> 
     signature = Signature(DEFAULT_SIGNATURE, sig_def.method_name or PREDICT_METHOD, inputs,
                           outputs, run)
     servable = Servable(name, version, version_path, {DEFAULT_SIGNATURE: signature},
-                        {DEFAULT_SIGNATURE: sig_def}, platform=entry["format"])
+                        {DEFAULT_SIGNATURE: sig_def}, platform=entry.format)
     servable.load_seconds = time.perf_counter() - started
     return servable

@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def liveri(*args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run the `liveri` CLI as a user would, in a fresh process."""
-    result = subprocess.run([sys.executable, "-m", "liveri", *args], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "liveri.cli", *args], capture_output=True,
                             text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"liveri {' '.join(args)} exited {result.returncode}:\n"

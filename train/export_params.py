@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
+from liveri.artifact import formats
 from liveri.params import Params
-
-DEFAULT_FORMATS = (
-    "saved_model",
-    "tflite_float",
-    "tflite_dynamic",
-    "tflite_int8",
-    "tflite_fp16",
-    "onnx",
-)
-# tflite_int8_qat: full int8 after `qat_steps` steps of quantization-aware fine-tuning.
-ALL_FORMATS = (*DEFAULT_FORMATS, "tflite_int8_qat")
 
 
 def ExportParams() -> Params:
     p = Params()
-    p.Define("formats", list(DEFAULT_FORMATS),
+    p.Define("formats", list(formats.DEFAULT),
              "Artifacts to write (saved_model is always written).")
     p.Define("calibration_examples", 200, "Training examples that calibrate full-int8 TFLite.")
     p.Define("parity_examples", 0, "Held-out examples the parity report uses; 0: all of them.")

@@ -12,7 +12,7 @@ from liveri.fileio import atomic_write_json
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from liveri.cli import experiment_params
+    from liveri.train.registry import experiment_params
 
     params = experiment_params(args.experiment, args.set)
     if args.strategy == "multi_worker":

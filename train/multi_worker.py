@@ -68,7 +68,7 @@ def _run_worker(args: argparse.Namespace, params: Params) -> int:
 def _launch_local_workers(args: argparse.Namespace) -> int:
     ports = _free_ports(args.workers)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    argv = [sys.executable, "-m", "liveri", "train", "-e", args.experiment, "--logdir",
+    argv = [sys.executable, "-m", "liveri.cli", "train", "-e", args.experiment, "--logdir",
             args.logdir, "--strategy", "multi_worker"]
     for item in args.set:
         argv += ["--set", item]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from liveri.train import registry
 from liveri.train.trainer_params import RESUMABLE_KEYS, RESUMABLE_PREFIXES
 
-from liveri import layout, registry
+from liveri import layout
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_text
 from liveri.params import Params, ParamsError, diff, format_diff

@@ -10,7 +10,7 @@ from liveri.benchmarks.bench import BATCH_SIZES
 from liveri.benchmarks.runners import TFLITE_THREADS
 from liveri.benchmarks.server_bench import CONCURRENCY
 
-from liveri import manifest
+from liveri.artifact import manifest
 from tests.benchmarks.helpers import MODEL, run_liveri
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -22,18 +22,18 @@ def _ordered(row):
 
 def test_bench_reports_percentiles_for_every_artifact_at_every_batch(benched):
     bench = json.loads((benched["out"] / "bench.json").read_text())
-    source = manifest.read(benched["repo"] / MODEL / "1")
+    source = manifest.load(benched["repo"] / MODEL / "1")
     assert not bench["skipped"]
     measured = {(r["format"], r["threads"], r["batch_size"]) for r in bench["artifacts"]}
-    for item in source["artifacts"]:
-        fmt = item["format"]
+    for item in source.artifacts:
+        fmt = item.format
         threads = TFLITE_THREADS if fmt.startswith("tflite") else (
             (None,) if fmt == "saved_model" else (1,))
         for t in threads:
             for b in BATCH_SIZES:
                 assert (fmt, t, b) in measured, f"{fmt} threads={t} batch={b} not measured"
-    assert set(bench["formats"]) == {a["format"] for a in source["artifacts"]}
-    graph_bytes = manifest.artifact(source, "saved_model")["bytes"]
+    assert set(bench["formats"]) == {a.format for a in source.artifacts}
+    graph_bytes = source.artifact("saved_model").bytes
     assert bench["formats"]["saved_model"]["bytes"] > graph_bytes  # plus variables
     for row in bench["artifacts"]:
         assert _ordered(row), row
@@ -65,7 +65,7 @@ def test_bench_draws_png_plots_and_keeps_a_copy_with_the_version(benched):
         data = (benched["out"] / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, name
     version_dir = benched["repo"] / MODEL / "1"
-    assert store.fresh_bench(version_dir, manifest.read(version_dir))["created"] == \
+    assert store.fresh_bench(version_dir, manifest.load(version_dir))["created"] == \
         bench["created"]
 
 

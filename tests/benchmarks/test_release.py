@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from liveri import manifest
+from liveri.artifact import manifest
 from tests.benchmarks.builds import copy_version, make_slower_version
 from tests.benchmarks.helpers import GENEROUS, MODEL, release_args, run_liveri
 
@@ -22,7 +22,7 @@ def test_an_impossible_latency_budget_is_missed_and_named(digits_logdir, release
     assert "release_report.md" in out and "release_report.json" in out
     report = _report(release_repo, 1)
     assert report["verdict"] == "rejected" and report["missed"] == ["release.latency_p99_ms"]
-    gate = manifest.read(release_repo / MODEL / "1")["gate"]
+    gate = manifest.load(release_repo / MODEL / "1").gate
     assert gate["verdict"] == "rejected" and gate["missed"] == ["release.latency_p99_ms"]
 
 
@@ -41,7 +41,7 @@ def test_generous_budgets_release_twice_in_a_row(digits_logdir, release_repo, ca
     assert report["bench"]["how"] == "reused the version's fresh bench"
     md = (release_repo / MODEL / "1" / "liveri" / "release_report.md").read_text()
     assert "## Model card" in md and "![latency_distribution]" in md
-    assert manifest.read(release_repo / MODEL / "1")["gate"]["verdict"] == "released"
+    assert manifest.load(release_repo / MODEL / "1").gate["verdict"] == "released"
 
 
 def test_a_slower_build_is_a_regression_and_an_equal_one_never_is(digits_logdir, release_repo,

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from liveri import layout, manifest
+from liveri import layout
+from liveri.artifact import formats, manifest
 from tests.conftest import liveri
 
 FORMATS = ("saved_model", "tflite_float", "tflite_dynamic", "tflite_int8", "tflite_fp16", "onnx")
@@ -24,7 +25,7 @@ def version_dir(digits_repo):
 def test_version_has_tf_serving_layout_and_every_artifact(version_dir):
     for rel in ("saved_model.pb", "variables/variables.index",
                 "assets.extra/tf_serving_warmup_requests", layout.MANIFEST_FILE,
-                layout.PARITY_FILE, layout.VERSION_PARAMS_FILE, *layout.ARTIFACT_FILES.values()):
+                layout.PARITY_FILE, layout.VERSION_PARAMS_FILE, *(formats.get(f).file for f in formats.DEFAULT)):
         assert (version_dir / rel).is_file(), rel
     assert not list(version_dir.parent.glob(layout.TEMP_PREFIX + "*"))
 
@@ -49,20 +50,20 @@ def test_saved_model_answers_raw_pixels_with_labels(version_dir):
 
 
 def test_manifest_checksums_and_parity_meet_goals(version_dir):
-    m = manifest.read(version_dir)
-    assert {a["format"] for a in m["artifacts"]} == set(FORMATS)
+    m = manifest.load(version_dir)
+    assert {a.format for a in m.artifacts} == set(FORMATS)
     assert manifest.verify(version_dir) == []
-    assert m["checkpoint_step"] == 300 and len(m["params_hash"]) == 64
-    for a in m["artifacts"]:
-        assert a["sha256"] == manifest.sha256_file(version_dir / a["path"])
-        assert a["metrics"]["accuracy"] >= 0.95, a["format"]
+    assert m.checkpoint_step == 300 and len(m.params_hash) == 64
+    for a in m.artifacts:
+        assert a.sha256 == manifest.sha256_file(version_dir / a.path)
+        assert a.metrics["accuracy"] >= 0.95, a.format
     parity = json.loads((version_dir / layout.PARITY_FILE).read_text())
     assert set(parity["artifacts"]) == set(FORMATS)
-    sizes = {a["format"]: a["bytes"] for a in m["artifacts"]}
+    sizes = {a.format: a.bytes for a in m.artifacts}
     assert sizes["tflite_int8"] <= 0.3 * sizes["tflite_float"]
-    drop = m["metrics"]["tflite_float"]["accuracy"] - m["metrics"]["tflite_int8"]["accuracy"]
+    drop = m.metrics["tflite_float"]["accuracy"] - m.metrics["tflite_int8"]["accuracy"]
     assert drop <= 0.01
-    assert m["metrics"]["tflite_float"]["max_abs_score_diff"] < 1e-4
+    assert m.metrics["tflite_float"]["max_abs_score_diff"] < 1e-4
 
 
 def test_verify_names_a_changed_file(version_dir, tmp_path):
@@ -83,14 +84,14 @@ def test_second_export_is_version_2(digits_logdir, tmp_path):
         liveri("export", "-e", "image.Digits", "--logdir", str(digits_logdir), "--model_repo",
                str(repo), "--formats", "tflite_float")
     assert sorted(layout.versions(repo / "image_digits")) == [1, 2]
-    assert manifest.read(repo / "image_digits" / "2")["version"] == 2
+    assert manifest.load(repo / "image_digits" / "2").version == 2
 
 
 def test_killed_export_leaves_no_partial_version_and_is_cleaned(digits_logdir, tmp_path):
     repo = tmp_path / "repo"
     model_dir = repo / "image_digits"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liveri", "export", "-e", "image.Digits", "--logdir",
+        [sys.executable, "-m", "liveri.cli", "export", "-e", "image.Digits", "--logdir",
          str(digits_logdir), "--model_repo", str(repo)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120

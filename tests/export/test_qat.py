@@ -5,17 +5,17 @@ import json
 
 import numpy as np
 
-from liveri import layout, manifest
+from liveri import layout
+from liveri.artifact import formats, manifest
 from tests.conftest import liveri
 
 
 def test_wrapped_task_computes_with_symmetric_8_bit_weights():
     import tensorflow as tf
     from liveri.export import qat
+    from liveri.train import registry
     from liveri.train.layers.conv import Conv2D
     from liveri.train.layers.keras_qat import QuantizedLayers
-
-    from liveri import registry
 
     params = registry.get("image.Digits")().Params()
     task, inp = params.model.Instantiate(), params.input.Instantiate()
@@ -48,16 +48,16 @@ def test_qat_export_lists_both_int8_artifacts_with_their_metric(digits_logdir, t
     liveri("export", "-e", "image.Digits", "--logdir", str(digits_logdir), "--model_repo",
            str(tmp_path), "--formats", "tflite_int8", "--set", "export.qat_steps=40")
     version_dir = tmp_path / "image_digits" / "1"
-    m = manifest.read(version_dir)
+    m = manifest.load(version_dir)
     assert manifest.verify(version_dir) == []
-    entries = {a["format"]: a for a in m["artifacts"]}
+    entries = {a.format: a for a in m.artifacts}
     assert set(entries) == {"saved_model", "tflite_int8", "tflite_int8_qat"}
     qat_entry = entries["tflite_int8_qat"]
-    assert qat_entry["path"] == layout.OPTIONAL_ARTIFACT_FILES["tflite_int8_qat"]
-    assert qat_entry["fully_int8"] is True and qat_entry["qat"]["steps"] == 40
-    assert [s["dtype"] for s in qat_entry["inputs"] + qat_entry["outputs"]] == ["int8", "int8"]
-    assert qat_entry["sha256"] != entries["tflite_int8"]["sha256"]
-    assert m["export_seconds"]["tflite_int8_qat"] > 0
+    assert qat_entry.path == formats.get("tflite_int8_qat").file
+    assert qat_entry.notes["fully_int8"] is True and qat_entry.notes["qat"]["steps"] == 40
+    assert [s.dtype for s in qat_entry.inputs + qat_entry.outputs] == ["int8", "int8"]
+    assert qat_entry.sha256 != entries["tflite_int8"].sha256
+    assert m.export_seconds["tflite_int8_qat"] > 0
     parity = json.loads((version_dir / layout.PARITY_FILE).read_text())
     compared = parity["int8_quantization"]
     assert compared["metric"] == "accuracy" and compared["qat_steps"] == 40
@@ -80,9 +80,8 @@ def test_qat_format_needs_steps(digits_logdir, tmp_path):
 
 def test_qat_steps_add_the_format_and_it_is_converted_last():
     from liveri.export.exporter import parse_formats
-    from liveri.train.export_params import DEFAULT_FORMATS
-
-    assert parse_formats(None, list(DEFAULT_FORMATS), 0) == list(DEFAULT_FORMATS)
-    assert parse_formats(None, list(DEFAULT_FORMATS), 7) == [*DEFAULT_FORMATS, "tflite_int8_qat"]
+    default = list(formats.DEFAULT)
+    assert parse_formats(None, default, 0) == default
+    assert parse_formats(None, default, 7) == [*default, "tflite_int8_qat"]
     assert parse_formats("tflite_int8_qat,onnx", [], 7) == ["saved_model", "onnx",
                                                             "tflite_int8_qat"]

@@ -13,7 +13,7 @@ import pytest
 from liveri.mobile.bundler import make_bundle
 from liveri.mobile.main import add_arguments, bundle_command
 
-from liveri import manifest
+from liveri.artifact import manifest
 from liveri.errors import UsageError
 from tests.conftest import liveri
 from tests.mobile.conftest import MODEL
@@ -29,10 +29,10 @@ def test_bundle_holds_model_labels_and_description(int8_bundle: Path, mobile_rep
     assert set(members) == {"model.tflite", "bundle.json", "labels.txt"}
     spec = json.loads(members["bundle.json"])
     version_dir = mobile_repo / MODEL / "1"
-    source = manifest.read(version_dir)
-    artifact = manifest.artifact(source, "tflite_int8")
+    source = manifest.load(version_dir)
+    artifact = source.artifact("tflite_int8")
 
-    assert members["model.tflite"] == (version_dir / artifact["path"]).read_bytes()
+    assert members["model.tflite"] == (version_dir / artifact.path).read_bytes()
     assert members["labels.txt"].decode().splitlines() == [str(i) for i in range(10)]
     assert {f["path"] for f in spec["files"]} == {"model.tflite", "labels.txt"}
     for entry in spec["files"]:
@@ -45,13 +45,13 @@ def test_bundle_holds_model_labels_and_description(int8_bundle: Path, mobile_rep
     assert features["quantization"]["scale"] > 0
     (scores,) = spec["outputs"]
     assert scores["name"] == "scores" and scores["shape"] == [-1, 10]
-    assert spec["preprocessing"] == source["preprocessing"]
+    assert spec["preprocessing"] == source.preprocessing
     assert spec["postprocessing"]["kind"] == "classify"
     assert spec["labels_file"] == "labels.txt"
     for key in ("model", "version", "experiment", "params_hash"):
-        assert spec["source"][key] == source[key]
+        assert spec["source"][key] == getattr(source, key)
     assert spec["source"]["format"] == "tflite_int8"
-    assert spec["source"]["artifact_sha256"] == artifact["sha256"]
+    assert spec["source"]["artifact_sha256"] == artifact.sha256
     assert spec["source"]["manifest_sha256"] == manifest.sha256_file(
         version_dir / "liveri/manifest.json")
 

@@ -218,11 +218,11 @@ def test_benchmark_runs_each_tflite_variant_at_1_and_2_threads(speech, served) -
     from liveri.benchmarks.inputs import tile_batch, warmup_examples
     from liveri.benchmarks.runners import artifact_runners
 
-    from liveri import manifest
+    from liveri.artifact import manifest
 
     version = speech["repo"] / MODEL / "1"
     skipped: dict[str, str] = {}
-    runners = {r.key: r for r in artifact_runners(version, manifest.read(version), skipped)}
+    runners = {r.key: r for r in artifact_runners(version, manifest.load(version), skipped)}
     assert skipped == {}
     assert {f"{fmt}/{t}t" for fmt in FORMATS for t in (1, 2)} <= set(runners)
     examples = tile_batch(warmup_examples(version), 2)

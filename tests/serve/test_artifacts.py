@@ -113,4 +113,4 @@ def test_unknown_platform_names_the_artifacts_there_are(digits_repo):
     with pytest.raises(Exception, match="tflite_float") as caught:
         ModelServer(model_config=config({"digits": (base, "coreml")}), port=0,
                     rest_api_port=None, metrics_port=None).start()
-    assert "'coreml' is not in this version" in str(caught.value)
+    assert "'coreml' is not in version 1 of image_digits" in str(caught.value)

@@ -103,7 +103,7 @@ def test_a_request_in_flight_during_sigterm_finishes_and_exit_is_0(model_repo, t
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 2000000 }\n"
                       "num_batch_threads { value: 1 }\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "liveri", "serve", "--model_repo", model_repo, "--port=0",
+        [sys.executable, "-m", "liveri.cli", "serve", "--model_repo", model_repo, "--port=0",
          f"--rest_api_port={free_port()}", f"--metrics_port={free_port()}", "--enable_batching",
          f"--batching_parameters_file={params}"],
         cwd=ROOT, stderr=subprocess.PIPE, text=True)

@@ -6,8 +6,7 @@ the same. The transcript a user gets must not change with what else was in the b
 
 import numpy as np
 import tensorflow as tf
-
-from liveri.cli import experiment_params
+from liveri.train.registry import experiment_params
 
 
 def test_scores_are_the_same_alone_and_in_a_wider_padded_batch():

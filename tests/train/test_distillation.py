@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from liveri.train.registry import experiment_params
 
-from liveri.cli import experiment_params
 from liveri.errors import UsageError
 
 SHORT = ["input.deterministic=True", "train.log_every=50", "train.eval_every=1000",

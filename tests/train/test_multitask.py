@@ -3,8 +3,7 @@
 import json
 
 import numpy as np
-
-from liveri.cli import experiment_params
+from liveri.train.registry import experiment_params
 
 SHORT = ["input.deterministic=True", "train.max_steps=60", "train.log_every=30",
          "train.eval_every=60", "train.checkpoint_every=60"]

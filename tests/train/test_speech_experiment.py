@@ -10,7 +10,7 @@ from liveri.train.input import tokenizers
 from liveri.train.input.fortunes import fortune_files
 from liveri.train.tasks.asr import BLANK_ID, edit_distance, greedy_ctc_text
 
-from liveri import manifest
+from liveri.artifact import manifest
 from tests.conftest import liveri
 
 needs_speech = pytest.mark.skipif(
@@ -70,18 +70,18 @@ def test_trains_and_reports_cer_on_the_held_out_voice(asr):
 @needs_speech
 def test_export_proves_tflite_and_saved_model_agree_with_the_checkpoint(asr):
     version = asr["version"]
-    m = manifest.read(version)
+    m = manifest.load(version)
     assert manifest.verify(version) == []
-    assert {a["format"] for a in m["artifacts"]} == {"saved_model", "tflite_float"}
-    assert m["input_kind"] == "audio" and m["main_metric"] == "cer"
-    assert m["preprocessing"]["kind"] == "log_mel"
-    assert m["preprocessing"]["log_mel"]["num_mel_bins"] == 80
-    assert m["postprocessing"]["blank_id"] == BLANK_ID and m["vocab_file"] == "liveri/vocab.txt"
+    assert {a.format for a in m.artifacts} == {"saved_model", "tflite_float"}
+    assert m.input_kind == "audio" and m.main_metric == "cer"
+    assert m.preprocessing["kind"] == "log_mel"
+    assert m.preprocessing["log_mel"]["num_mel_bins"] == 80
+    assert m.postprocessing["blank_id"] == BLANK_ID and m.vocab_file == "liveri/vocab.txt"
     parity = json.loads((version / "liveri" / "parity.json").read_text())
     for fmt in ("saved_model", "tflite_float"):
-        assert m["metrics"][fmt]["agreement"] == 1.0, fmt
-        assert m["metrics"][fmt]["max_abs_score_diff"] < 1e-3, fmt
-        assert m["metrics"][fmt]["cer"] == pytest.approx(parity["reference_metrics"]["cer"])
+        assert m.metrics[fmt]["agreement"] == 1.0, fmt
+        assert m.metrics[fmt]["max_abs_score_diff"] < 1e-3, fmt
+        assert m.metrics[fmt]["cer"] == pytest.approx(parity["reference_metrics"]["cer"])
     # The numpy CER of the export (numpy log-mels, one padded batch) is the trainer's in-graph
     # CER over the same test utterances (tf.data buckets): padding changes nothing.
     metrics = json.loads((asr["logdir"] / "metrics.json").read_text())
@@ -120,11 +120,11 @@ def test_every_other_format_exports_with_parity(asr):
     liveri("export", "-e", "speech.Asr", "--logdir", str(asr["logdir"]), "--model_repo",
            str(asr["repo"]), "--formats", "tflite_dynamic,tflite_int8,tflite_fp16,onnx",
            *asr["flags"])
-    m = manifest.read(asr["repo"] / "speech_asr" / "2")
-    assert {a["format"] for a in m["artifacts"]} == {
+    m = manifest.load(asr["repo"] / "speech_asr" / "2")
+    assert {a.format for a in m.artifacts} == {
         "saved_model", "tflite_dynamic", "tflite_int8", "tflite_fp16", "onnx"}
-    assert m["metrics"]["onnx"]["agreement"] == 1.0
-    assert m["metrics"]["onnx"]["max_abs_score_diff"] < 1e-3
+    assert m.metrics["onnx"]["agreement"] == 1.0
+    assert m.metrics["onnx"]["max_abs_score_diff"] < 1e-3
     for fmt in ("tflite_dynamic", "tflite_int8", "tflite_fp16"):
-        assert m["metrics"][fmt]["cer"] == pytest.approx(m["metrics"]["saved_model"]["cer"],
+        assert m.metrics[fmt]["cer"] == pytest.approx(m.metrics["saved_model"]["cer"],
                                                          abs=0.1), fmt

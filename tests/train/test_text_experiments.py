@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from liveri import layout, manifest
+from liveri import layout
+from liveri.artifact import formats, manifest
 from tests.conftest import liveri
 
 
@@ -29,12 +30,12 @@ def test_punctuator_trains_and_reports_f1(punctuator):
 
 def test_punctuator_exports_every_format_with_parity(punctuator):
     _, version = punctuator
-    m = manifest.read(version)
-    assert {a["format"] for a in m["artifacts"]} == set(layout.ARTIFACT_FILES)
+    m = manifest.load(version)
+    assert {a.format for a in m.artifacts} == set(formats.DEFAULT)
     assert manifest.verify(version) == []
-    assert m["vocab_file"] == "liveri/vocab.txt"
+    assert m.vocab_file == "liveri/vocab.txt"
     for fmt in ("saved_model", "tflite_float", "onnx"):
-        assert m["metrics"][fmt]["agreement"] == 1.0, fmt
+        assert m.metrics[fmt]["agreement"] == 1.0, fmt
 
 
 @pytest.mark.slow
@@ -44,8 +45,8 @@ def test_punctuator_exports_quantization_aware_int8(punctuator, tmp_path):
            str(tmp_path), "--formats", "tflite_int8", "--set", "export.qat_steps=5", "--set",
            "export.parity_examples=64")
     version = tmp_path / "text_punctuator" / "1"
-    qat = manifest.artifact(manifest.read(version), "tflite_int8_qat")
-    assert qat["fully_int8"] is True and qat["qat"]["steps"] == 5
+    qat = manifest.load(version).artifact("tflite_int8_qat")
+    assert qat.notes["fully_int8"] is True and qat.notes["qat"]["steps"] == 5
     compared = json.loads((version / layout.PARITY_FILE).read_text())["int8_quantization"]
     assert compared["metric"] == "f1" and 0.0 <= compared["quantization_aware"] <= 1.0
 
@@ -78,8 +79,8 @@ def test_transformer_lm_trains_exports_and_scores_text(tmp_path):
     liveri("export", "-e", "text.TransformerLm", "--logdir", str(logdir), "--model_repo",
            str(repo), "--formats", "tflite_float,onnx", "--set", "export.parity_examples=32")
     version = repo / "text_transformerlm" / "1"
-    m = manifest.read(version)
-    assert m["metrics"]["tflite_float"]["agreement"] >= 0.95
+    m = manifest.load(version)
+    assert m.metrics["tflite_float"]["agreement"] >= 0.95
     fn = tf.saved_model.load(str(version)).signatures["serving_default"]
     out = fn(text=tf.constant(["The cat sat.", "zzqx qqq zzz", ""]))
     assert out["perplexity"].shape == (3,) and np.all(out["perplexity"].numpy() > 1.0)

@@ -50,7 +50,7 @@ def test_resume_with_a_different_model_is_refused_with_the_diff(digits_logdir, t
 def test_sigkill_after_first_checkpoint_resumes_to_exact_step(tmp_path):
     logdir = tmp_path / "logs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liveri", "train", "-e", "image.Digits", "--logdir", str(logdir),
+        [sys.executable, "-m", "liveri.cli", "train", "-e", "image.Digits", "--logdir", str(logdir),
          "--set", "train.max_steps=100000", "--set", "train.checkpoint_every=50",
          "--set", "train.log_every=25"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

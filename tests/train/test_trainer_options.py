@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from liveri.cli import experiment_params
+from liveri.train.registry import experiment_params
 
 SHORT = ["input.deterministic=True", "train.max_steps=8", "train.log_every=2",
          "train.eval_every=4", "train.checkpoint_every=4", "train.batch_size=32"]

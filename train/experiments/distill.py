@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from liveri.train.experiments.image import Digits
+from liveri.train.registry import register
 
 from liveri.params import Params
-from liveri.registry import register
 
 
 @register("image.DigitsDistilled")

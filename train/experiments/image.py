@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from liveri.train.experiment import Experiment
 from liveri.train.input.digits import DigitsInput
+from liveri.train.registry import register
 from liveri.train.tasks.image_classifier import ImageClassifier
 
 from liveri.params import Params
-from liveri.registry import register
 
 
 @register("image.Digits")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from liveri.train.experiment import inherit_values
 from liveri.train.experiments.image import Digits
 from liveri.train.experiments.text import Punctuator
+from liveri.train.registry import register
 from liveri.train.tasks.multitask import MultiTaskImageClassifier
 from liveri.train.tasks.punctuator_lm import PunctuatorLm
 
 from liveri.params import Params
-from liveri.registry import register
 
 
 @register("image.DigitsMultiTask")

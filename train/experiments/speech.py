@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from liveri.train.experiment import Experiment
 from liveri.train.input.speech import SpeechInput
+from liveri.train.registry import register
 from liveri.train.tasks.asr import CtcAsr
 
 from liveri.params import Params
-from liveri.registry import register
 
 
 @register("speech.Asr")

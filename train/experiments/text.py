@@ -5,11 +5,11 @@ from __future__ import annotations
 from liveri.train.experiment import Experiment
 from liveri.train.input.lm import LmInput
 from liveri.train.input.punctuator import PunctuatorInput
+from liveri.train.registry import register
 from liveri.train.tasks.lm import TransformerLm as TransformerLmTask
 from liveri.train.tasks.punctuator import PunctuatorTagger
 
 from liveri.params import Params
-from liveri.registry import register
 
 
 @register("text.Punctuator")

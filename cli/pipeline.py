@@ -14,7 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from liveri import layout, registry
+from liveri.train.registry import experiment_params
+
+from liveri import layout
+from liveri.artifact import manifest as manifest_lib
 from liveri.errors import CheckFailed, UsageError
 
 
@@ -41,11 +44,9 @@ def _stage(name: str, fn: Callable[[], Any]) -> Any:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from liveri.cli import experiment_params
-
     experiment = args.experiment
     params = experiment_params(experiment, args.set)
-    name = registry.default_model_name(experiment)
+    name = layout.default_model_name(experiment)
     workdir = Path(args.workdir).resolve()
     logdir = workdir / "logs" / name
     repo = workdir / "models"
@@ -116,7 +117,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     verdict_code = _stage("release gate", release)
 
-    from liveri.report import write_report
+    from liveri.cli.report import write_report
 
     report = _stage("report", lambda: write_report(
         workdir=workdir, experiment=experiment, name=name, logdir=logdir, repo=repo,
@@ -176,16 +177,16 @@ def _query_server(port: int, name: str, version_dir: Path) -> dict[str, Any]:
 
 def _print_summary(version_dir: Path, bench_dir: Path, report: Path, code: int,
                    seconds: float) -> None:
-    manifest = json.loads((version_dir / layout.MANIFEST_FILE).read_text())
-    verdict = manifest.get("gate", {}).get("verdict", "unknown")
+    manifest = manifest_lib.load(version_dir)
+    verdict = manifest.gate.get("verdict", "unknown")
     print()
-    print(f"Verdict: {verdict.upper()} ({manifest['experiment']} version {manifest['version']}, "
+    print(f"Verdict: {verdict.upper()} ({manifest.experiment} version {manifest.version}, "
           f"{seconds:.0f}s)")
-    metric = manifest["main_metric"]
+    metric = manifest.main_metric
     bench = _load_json(bench_dir / "bench.json")
     p99 = _p99_by_artifact(bench)
     print(f"{'artifact':<16}{metric:>10}{'p99 ms (batch 1)':>18}")
-    for fmt, m in manifest["metrics"].items():
+    for fmt, m in manifest.metrics.items():
         lat = p99.get(fmt)
         print(f"{fmt:<16}{m[metric]:>10.4f}{(f'{lat:.3f}' if lat is not None else '-'):>18}")
     qps = _server_qps(bench)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from liveri import layout
+from liveri.artifact import manifest as manifest_lib
 from liveri.fileio import atomic_write_text
 
 
@@ -92,14 +93,14 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
                  train_metrics: dict[str, Any], server_answers: dict[str, Any]) -> Path:
     figures = workdir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads((version_dir / layout.MANIFEST_FILE).read_text())
+    manifest = manifest_lib.load(version_dir)
     parity = json.loads((version_dir / layout.PARITY_FILE).read_text())
-    metric = manifest["main_metric"]
-    version = manifest["version"]
-    gate = manifest.get("gate", {})
+    metric = manifest.main_metric
+    version = manifest.version
+    gate = manifest.gate
     release_json = version_dir / "liveri" / "release_report.json"
     release = json.loads(release_json.read_text()) if release_json.exists() else {}
-    example = _client_example(manifest.get("input_kind", "image"))
+    example = _client_example(manifest.input_kind)
 
     parts = [f"# Liveri run: {experiment}, version {version}", ""]
     parts += [f"**Verdict: {gate.get('verdict', 'unknown').upper()}**"
@@ -123,7 +124,7 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
               f"On {parity['examples']} held-out examples; agreement = same decoded answer as "
               "the trained model.", ""]
     rows = []
-    sizes = {a["format"]: a["bytes"] for a in manifest["artifacts"]}
+    sizes = {a.format: a.bytes for a in manifest.artifacts}
     for fmt, m in parity["artifacts"].items():
         rows.append([fmt, _fmt(m[metric]), _fmt(m["agreement"]), _fmt(m["max_abs_score_diff"]),
                      sizes.get(fmt, "")])

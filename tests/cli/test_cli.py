@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-LIVERI = [sys.executable, "-m", "liveri"]
+LIVERI = [sys.executable, "-m", "liveri.cli"]
 
 
 def run(*args):
@@ -16,7 +16,7 @@ def test_list_prints_digits_fast_without_tensorflow():
     r = run("list")
     assert r.returncode == 0 and "image.Digits" in r.stdout.split()
     assert time.perf_counter() - start < 5  # generous for CI; locally ~0.2 s
-    r = subprocess.run([sys.executable, "-c", "import sys; from liveri import cli; "
+    r = subprocess.run([sys.executable, "-c", "import sys; from liveri.cli import main as cli; "
                         "cli.main(['params', '-e', 'image.Digits']); "
                         "print('tensorflow' in sys.modules)"],
                        capture_output=True, text=True, timeout=60)

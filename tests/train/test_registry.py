@@ -1,6 +1,7 @@
 import pytest
+from liveri.train import registry
 
-from liveri import registry
+from liveri import layout
 
 
 def test_digits_is_registered_with_the_contract_keys():
@@ -28,4 +29,4 @@ def test_registering_a_name_twice_is_refused():
 
 
 def test_default_model_name():
-    assert registry.default_model_name("image.Digits") == "image_digits"
+    assert layout.default_model_name("image.Digits") == "image_digits"

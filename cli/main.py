@@ -11,20 +11,12 @@ import os
 import sys
 from collections.abc import Callable
 
-from liveri import registry
+from liveri.train import registry
+from liveri.train.registry import experiment_params
+
+from liveri.artifact import formats
 from liveri.errors import CheckFailed, UsageError
-from liveri.params import Params, ParamsError, diff, format_diff
-
-
-def experiment_params(name: str, overrides: list[str] | None = None) -> Params:
-    """The registered experiment's params with `KEY=VALUE` overrides applied."""
-    params = registry.get(name)().Params()
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--set: expected KEY=VALUE, got {item!r}")
-        params.Override(key.strip(), value)
-    return params
+from liveri.params import ParamsError, diff, format_diff
 
 
 def _add_experiment(sub: argparse.ArgumentParser, required: bool = True) -> None:
@@ -72,7 +64,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from liveri.pipeline import run_command
+    from liveri.cli.pipeline import run_command
 
     return run_command(args)
 
@@ -137,8 +129,8 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., in
     p.add_argument("--logdir")
     p.add_argument("--model_repo")
     p.add_argument("--name", help="model name (default: experiment lowercased, . -> _)")
-    p.add_argument("--formats", help="comma-separated: " + "saved_model,tflite_float,"
-                   "tflite_dynamic,tflite_int8,tflite_fp16,onnx (default: all)")
+    p.add_argument("--formats", help="comma-separated: " + ",".join(formats.FORMATS)
+                   + " (default: " + ",".join(formats.DEFAULT) + ")")
     p.add_argument("--verify", metavar="VERSION_DIR", help="recompute the manifest's checksums")
 
     from liveri.serve.flags import add_arguments as add_serve_arguments

@@ -1,4 +1,5 @@
-"""Experiments registered by name: `@register("image.Digits")` on a checked-in class."""
+"""Experiments registered by name: `@register("image.Digits")` on a checked-in class, and their
+params with `--set KEY=VALUE` overrides applied."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import difflib
 import importlib
 from collections.abc import Callable
 from typing import TypeVar
+
+from liveri.errors import UsageError
+from liveri.params import Params
 
 _EXPERIMENTS: dict[str, type] = {}
 _EXPERIMENT_PACKAGES = ("liveri.train.experiments",)
@@ -53,6 +57,12 @@ def get(name: str) -> type:
     return _EXPERIMENTS[name]
 
 
-def default_model_name(experiment: str) -> str:
-    """`image.Digits` -> `image_digits`: the model's folder name in a model repository."""
-    return experiment.lower().replace(".", "_")
+def experiment_params(name: str, overrides: list[str] | None = None) -> Params:
+    """The registered experiment's params with `KEY=VALUE` overrides applied."""
+    params = get(name)().Params()
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set: expected KEY=VALUE, got {item!r}")
+        params.Override(key.strip(), value)
+    return params

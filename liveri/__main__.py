@@ -1,5 +1,0 @@
-import sys
-
-from liveri.cli import main
-
-sys.exit(main())
