@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from liveri import cli
+from liveri.cli.main import main as liveri_main
 
 MODEL = "image_digits"
 EXPERIMENT = "image.Digits"
@@ -15,7 +15,7 @@ GENEROUS = ["release.latency_p99_ms=1000", "release.min_metric=0.5",
 
 def run_liveri(*argv: str) -> int:
     """The `liveri` CLI in this process (TensorFlow stays loaded between calls)."""
-    return cli.main(list(argv))
+    return liveri_main(list(argv))
 
 
 def release_args(logdir: Path, repo: Path, *budgets: str) -> list[str]:
