@@ -68,8 +68,9 @@ def headline(bench: dict[str, Any], out: Path) -> dict[str, Any]:
 
 
 def add_release_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-e", "--experiment", required=True, help="registered experiment name")
-    parser.add_argument("--logdir", required=True, help="the log directory it was trained in")
+    parser.add_argument("-e", "--experiment",
+                        help="registered experiment name (omit for a model trained elsewhere)")
+    parser.add_argument("--logdir", help="the log directory it was trained in (with -e)")
     parser.add_argument("--model_repo", required=True, help="model repository (REPO/MODEL/V)")
     parser.add_argument("--name", help="model name (default: experiment lowercased, . -> _)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -83,15 +84,13 @@ def release_command(args: argparse.Namespace) -> int:
     from liveri.benchmarks.bench import BenchPlan
     from liveri.benchmarks.regression import ComparePlan
     from liveri.benchmarks.release import run_release
-    from liveri.train.registry import experiment_params
 
-    from liveri import layout
     from liveri.errors import CheckFailed
 
-    params = experiment_params(args.experiment, args.set)
-    name = args.name or layout.default_model_name(args.experiment)
-    outcome = run_release(args.experiment, params, Path(args.logdir), Path(args.model_repo),
-                          name, BenchPlan.quick() if args.quick else BenchPlan(),
+    experiment, release, card, name = (_trained(args) if args.experiment or args.logdir
+                                       else _elsewhere(args))
+    outcome = run_release(experiment, release, card, Path(args.model_repo), name,
+                          BenchPlan.quick() if args.quick else BenchPlan(),
                           ComparePlan.quick() if args.quick else ComparePlan())
     print(outcome.report_md)
     print(outcome.report_json)
@@ -102,6 +101,42 @@ def release_command(args: argparse.Namespace) -> int:
             for m in outcome.missed))
     print(f"release {outcome.verdict}: every budget holds", flush=True)
     return 0
+
+
+def _trained(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any, str]:
+    """A version of a Liveri experiment: budgets from its params, its card from the logdir."""
+    from liveri.benchmarks.model_card import model_card
+    from liveri.train.registry import experiment_params
+
+    from liveri import layout
+
+    if not (args.experiment and args.logdir):
+        raise UsageError("release of a trained experiment needs both -e NAME and --logdir DIR")
+    logdir = Path(args.logdir)
+    if not logdir.is_dir():
+        raise UsageError(f"--logdir {logdir} is not a directory; expected the log directory "
+                         "the version was trained in")
+    params = experiment_params(args.experiment, args.set)
+    release = {key.split(".", 1)[1]: value for key, value in params.items()
+               if key.startswith("release.")}
+    name = args.name or layout.default_model_name(args.experiment)
+    return (args.experiment, release,
+            lambda source, bench: model_card(args.experiment, params, logdir, source, bench),
+            name)
+
+
+def _elsewhere(args: argparse.Namespace) -> tuple[None, dict[str, Any], Any, str]:
+    """A version of a model trained elsewhere: the budgets recorded at export, with --set."""
+    from liveri.benchmarks.model_card import foreign_model_card
+    from liveri.benchmarks.versions import read_manifest, version_dir
+
+    from liveri.budgets import with_overrides
+
+    if not args.name:
+        raise UsageError("release needs -e NAME --logdir DIR for a trained experiment, or "
+                         "--name MODEL for a model trained elsewhere")
+    source = read_manifest(version_dir(args.model_repo, args.name))
+    return None, with_overrides(source.budgets, args.set), foreign_model_card, args.name
 
 
 def _fmt(value: object) -> str:

@@ -95,3 +95,34 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def foreign_model_card(manifest: Manifest, bench: dict[str, Any] | None) -> dict[str, Any]:
+    """The card of a model trained elsewhere: what the manifest knows (no training data, no task
+    metric: parity against its own SavedModel is what was judged)."""
+    saved_model = manifest.artifact("saved_model")
+    origin = manifest.origin
+    return {
+        "model": manifest.model,
+        "version": manifest.version,
+        "experiment": None,
+        "description": f"A {origin.get('kind', 'model')} trained elsewhere, exported from "
+                       f"{origin.get('path', '?')} (signature {saved_model.signature}).",
+        "data": f"examples: {origin.get('examples', '?')}",
+        "provenance": {"commit": manifest.commit, "created": manifest.created,
+                       "origin": origin},
+        "main_metric": manifest.main_metric,
+        "higher_is_better": manifest.higher_is_better,
+        "eval_metrics": {},
+        "metrics_per_artifact": manifest.metrics,
+        "sizes_bytes": {a.format: (bench or {}).get("formats", {}).get(a.format, {}).get(
+            "bytes", a.bytes) for a in manifest.artifacts},
+        "intended_use": (
+            f"Answers {', '.join(o.name for o in saved_model.outputs)} for "
+            f"{', '.join(f'{t.name} ({t.dtype} {t.shape})' for t in saved_model.inputs)}, as "
+            "the source model does."),
+        "limits": ["Parity was measured against the source SavedModel on the export's "
+                   "examples only; the model's quality was not judged here."]
+                  + [f"{s.format} was not exported: {s.reason.splitlines()[0][:200]}"
+                     for s in manifest.skipped],
+    }

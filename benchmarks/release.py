@@ -8,6 +8,7 @@ manifest. Raising is left to the caller, so the verdict is always on disk first.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,7 @@ from typing import Any
 from liveri.benchmarks import budgets as judge
 from liveri.benchmarks import regression, store
 from liveri.benchmarks.bench import BenchPlan, ServerChoice, run_bench
-from liveri.benchmarks.bundle_size import bundle_bytes
-from liveri.benchmarks.model_card import model_card
+from liveri.benchmarks.bundle_size import BUNDLE_FORMAT, bundle_bytes
 from liveri.benchmarks.report import write_reports
 from liveri.benchmarks.server_bench import RELEASE_CONCURRENCY
 from liveri.benchmarks.versions import read_manifest, version_dir
@@ -25,7 +25,6 @@ from liveri import layout
 from liveri.artifact import manifest
 from liveri.artifact.manifest import Manifest
 from liveri.errors import UsageError
-from liveri.params import Params
 
 RELEASED, REJECTED = "released", "rejected"
 
@@ -40,18 +39,21 @@ class Outcome:
     report_json: Path
 
 
-def run_release(experiment: str, params: Params, logdir: Path, model_repo: Path, name: str,
-                plan: BenchPlan, compare_plan: regression.ComparePlan) -> Outcome:
+# The release's model card from the version's manifest and its bench.
+CardFn = Callable[[Manifest, dict[str, Any]], dict[str, Any]]
+
+
+def run_release(experiment: str | None, release: dict[str, Any], card: CardFn,
+                model_repo: Path, name: str, plan: BenchPlan,
+                compare_plan: regression.ComparePlan) -> Outcome:
+    """Judge the newest version of `name`, exported from `experiment` (None: a model trained
+    elsewhere), against the `release` budgets (keys without `release.`)."""
     path = version_dir(model_repo, name)
     source = read_manifest(path)
     if source.experiment != experiment:
-        raise UsageError(f"{path} was exported from experiment {source.experiment!r}, "
-                         f"not {experiment!r}; pass the experiment that trained it")
-    if not logdir.is_dir():
-        raise UsageError(f"--logdir {logdir} is not a directory; expected the log directory "
-                         "the version was trained in")
-    release = {key.split(".", 1)[1]: value for key, value in params.items()
-               if key.startswith("release.")}
+        raise UsageError(f"{path} was exported from {_origin(source.experiment)}, not "
+                         f"{_origin(experiment)}; pass -e and --logdir exactly when the version "
+                         "was trained by a Liveri experiment")
 
     bench = store.fresh_bench(path, source)
     if bench is not None and not _has_release_figures(bench):
@@ -90,7 +92,7 @@ def run_release(experiment: str, params: Params, logdir: Path, model_repo: Path,
                   "created": bench["created"], "elapsed_s": bench.get("elapsed_s")},
         "latency": latency_table(bench),
         "plots": [f"bench/{p}" for p in bench.get("plots", [])],
-        "model_card": model_card(experiment, params, logdir, source, bench),
+        "model_card": card(source, bench),
     }
     md_path, json_path = write_reports(path / layout.LIVERI_DIR, report)
     _record_gate(path, verdict, report["missed"], md_path)
@@ -125,11 +127,26 @@ def _int8_drop(release: dict[str, Any], source: Manifest) -> judge.BudgetResult:
                          f"manifest: {main} of tflite_float minus tflite_int8")
 
 
+def _origin(experiment: str | None) -> str:
+    return f"experiment {experiment!r}" if experiment else "a model trained elsewhere"
+
+
 def _bundle(release: dict[str, Any], model_repo: Path, name: str,
             source: Manifest) -> judge.BudgetResult:
+    if BUNDLE_FORMAT not in source.formats:
+        return judge.not_applicable("release.max_bundle_bytes", release["max_bundle_bytes"],
+                                    "bytes", f"the version has no {BUNDLE_FORMAT} artifact "
+                                    f"to bundle ({_skipped_reason(source, BUNDLE_FORMAT)})")
     size, how = bundle_bytes(model_repo, name, source.version, source)
     return judge.at_most("release.max_bundle_bytes", release["max_bundle_bytes"], size, "bytes",
                          how)
+
+
+def _skipped_reason(source: Manifest, fmt: str) -> str:
+    for item in source.skipped:
+        if item.format == fmt:
+            return f"skipped at export: {item.reason.splitlines()[0][:160]}"
+    return "not exported"
 
 
 def _server_qps(release: dict[str, Any], bench: dict[str, Any]) -> judge.BudgetResult:

@@ -77,14 +77,21 @@ def _baseline_lines(baseline: dict[str, Any]) -> list[str]:
 def _card_lines(card: dict[str, Any]) -> list[str]:
     prov = card["provenance"]
     main = card["main_metric"]
+    if card["experiment"]:
+        model = f"experiment `{card['experiment']}`"
+        provenance = (f"checkpoint step {prov['checkpoint_step']}, commit `{prov['commit']}`, "
+                      f"exported {prov['created']}, params sha256 "
+                      f"`{str(prov['params_hash'])[:12]}…` (exported from this logdir: "
+                      f"{'yes' if prov['exported_from_this_logdir'] else 'no'})")
+    else:
+        model = "trained elsewhere"
+        provenance = (f"{prov['origin'].get('kind')} `{prov['origin'].get('path')}`, "
+                      f"exported {prov['created']} by commit `{prov['commit']}`")
     lines = [
-        f"- **Model**: {card['model']} version {card['version']}, experiment "
-        f"`{card['experiment']}`: {card['description']}",
+        f"- **Model**: {card['model']} version {card['version']}, {model}: "
+        f"{card['description']}",
         f"- **Data**: {card['data']}",
-        f"- **Provenance**: checkpoint step {prov['checkpoint_step']}, commit "
-        f"`{prov['commit']}`, exported {prov['created']}, params sha256 "
-        f"`{str(prov['params_hash'])[:12]}…` (exported from this logdir: "
-        f"{'yes' if prov['exported_from_this_logdir'] else 'no'})",
+        f"- **Provenance**: {provenance}",
         f"- **Intended use**: {card['intended_use']}",
         "",
         f"| artifact | {main} | agreement with trained model | max abs score diff | bytes |",

@@ -1,8 +1,9 @@
 """Each artifact of a version in its own runtime, as a callable that answers one batch.
 
 SavedModel in-process through TensorFlow (`serving_default`, raw inputs, preprocessing in the
-graph); TFLite on LiteRT with the manifest's numpy preprocessing (as a device runs it); ONNX on
-onnxruntime with raw inputs. Input conversion is inside the call: a client pays for it too.
+graph); TFLite on LiteRT and ONNX on onnxruntime through `liveri.artifact.runner`, the version's
+kind encoding the raw examples in numpy (as a device does). Input conversion is inside the timed
+call for every artifact: a client pays for it too.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from liveri import processing
 from liveri.artifact import formats
-from liveri.artifact.manifest import Artifact, Manifest
+from liveri.artifact.kinds import KindError
+from liveri.artifact.manifest import Manifest
+from liveri.artifact.runner import open_version
 from liveri.lazy import tf
-from liveri.runtimes import OnnxModel, TfliteModel
 
 TFLITE_THREADS = (1, 2)
 SAVED_MODEL_SIGNATURE = "serving_default"
@@ -54,75 +55,28 @@ def saved_model_runner(version_dir: str | Path) -> Runner:
                   threads=None, bind=bind)
 
 
-def tflite_runner(version_dir: str | Path, manifest: Manifest, item: Artifact,
-                  threads: int) -> Runner:
-    """A TFLite variant on LiteRT, fed raw inputs through the manifest's preprocessing."""
-    from ai_edge_litert import __version__ as litert_version
+def artifact_runner(version_dir: str | Path, manifest: Manifest, fmt: str,
+                    threads: int) -> Runner:
+    """A TFLite or ONNX artifact in its runtime (`liveri.artifact.runner`), fed the raw
+    examples of each `serving_default` batch through the version's kind, as a device runs it."""
+    runner = open_version(version_dir, fmt, num_threads=threads, manifest=manifest)
+    runtime = formats.get(fmt).runtime
 
-    model = TfliteModel(Path(version_dir) / item.path, num_threads=threads)
-    spec = manifest.preprocessing
-    if spec["kind"] == "text":
-        # Text is tokenized with the shipped vocab, as a device does, outside the timed call.
-        post = manifest.postprocessing
-        vocab = (Path(version_dir) / manifest.vocab_file).read_text(encoding="utf-8")
-        tokenizer = processing.text_tokenizer(spec, vocab)
+    def bind(raw: dict[str, np.ndarray]) -> BatchFn:
+        examples = runner.kind.examples_from_serving(raw)
+        return lambda: runner.run(examples)[1]
 
-        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-            texts = [t.decode() if isinstance(t, bytes) else str(t) for t in raw["text"]]
-            features = processing.preprocess_text(post, tokenizer, texts).features
-            return lambda: model(**features)
-    elif spec["kind"] == "log_mel":
-        # Log-mels are computed in numpy, as a device does, outside the timed call.
-        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-            features = processing.preprocess_audio(spec, _waveforms(spec, raw))
-            return lambda: model(**features)
+    key = f"{fmt}/{threads}t" if runtime == formats.LITERT else fmt
+    return Runner(key=key, format=fmt, runtime=f"{runtime} {_version_of(runtime)}",
+                  threads=threads, bind=bind)
+
+
+def _version_of(runtime: str) -> str:
+    if runtime == formats.LITERT:
+        from ai_edge_litert import __version__
     else:
-        raw_name = spec["raw_input"]["name"]
-        (input_name,) = model.inputs
-
-        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-            batch = raw[raw_name]
-            return lambda: model(**{input_name: processing.preprocess(spec, batch)})
-
-    return Runner(key=f"{item.format}/{threads}t", format=item.format,
-                  runtime=f"litert {litert_version}", threads=threads, bind=bind)
-
-
-def onnx_runner(version_dir: str | Path, item: Artifact, manifest: Manifest) -> Runner:
-    """The ONNX graph on onnxruntime's CPU provider, fed raw inputs (tokenized first when it
-    was converted from the `features` signature of a text model)."""
-    import onnxruntime as ort
-
-    model = OnnxModel(Path(version_dir) / item.path, num_threads=1)
-    dtypes = {i.name: np.dtype(i.dtype) for i in item.inputs}
-    spec = manifest.preprocessing
-    if item.signature == "features" and spec.get("kind") == "text":
-        vocab = (Path(version_dir) / manifest.vocab_file).read_text(encoding="utf-8")
-        tokenizer = processing.text_tokenizer(spec, vocab)
-
-        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-            texts = [t.decode() if isinstance(t, bytes) else str(t) for t in raw["text"]]
-            features = processing.preprocess_text(manifest.postprocessing, tokenizer,
-                                                  texts).features
-            feed = {name: features[name].astype(dtype) for name, dtype in dtypes.items()}
-            return lambda: model(**feed)
-    elif item.signature == "features" and spec.get("kind") == "log_mel":
-        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-            features = processing.preprocess_audio(spec, _waveforms(spec, raw))
-            feed = {name: features[name].astype(dtype) for name, dtype in dtypes.items()}
-            return lambda: model(**feed)
-    else:
-        def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-            feed = {name: raw[name].astype(dtype) for name, dtype in dtypes.items()}
-            return lambda: model(**feed)
-
-    return Runner(key="onnx", format="onnx", runtime=f"onnxruntime {ort.__version__}",
-                  threads=1, bind=bind)
-
-
-def _waveforms(spec: dict[str, Any], raw: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Each request's real samples: `serving_default` takes zero-padded waveforms and lengths."""
-    return [w[:n] for w, n in zip(raw[spec["raw_input"]["name"]], raw["lengths"], strict=True)]
+        from onnxruntime import __version__
+    return __version__
 
 
 def artifact_runners(version_dir: str | Path, manifest: Manifest,
@@ -136,10 +90,8 @@ def artifact_runners(version_dir: str | Path, manifest: Manifest,
                 skipped[fmt] = "not a benchmarkable format"
             elif runtime == formats.TENSORFLOW:
                 yield saved_model_runner(version_dir)
-            elif runtime == formats.LITERT:
-                for threads in TFLITE_THREADS:
-                    yield tflite_runner(version_dir, manifest, item, threads)
-            elif runtime == formats.ONNXRUNTIME:
-                yield onnx_runner(version_dir, item, manifest)
-        except (ValueError, KeyError, OSError, RuntimeError) as e:
+            else:
+                for threads in TFLITE_THREADS if runtime == formats.LITERT else (1,):
+                    yield artifact_runner(version_dir, manifest, fmt, threads)
+        except (ValueError, KeyError, OSError, RuntimeError, KindError) as e:
             skipped[fmt] = f"{type(e).__name__}: {e}"

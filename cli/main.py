@@ -14,7 +14,6 @@ from collections.abc import Callable
 from liveri.train import registry
 from liveri.train.registry import experiment_params
 
-from liveri.artifact import formats
 from liveri.errors import CheckFailed, UsageError
 from liveri.params import ParamsError, diff, format_diff
 
@@ -123,15 +122,10 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., in
     p.add_argument("--logdir", required=True)
     p.add_argument("--checkpoint", help="checkpoint path (default: the latest in LOGDIR)")
 
-    p = add("export", _cmd_export, "export a trained logdir as a new model version")
-    p.add_argument("-e", "--experiment")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--logdir")
-    p.add_argument("--model_repo")
-    p.add_argument("--name", help="model name (default: experiment lowercased, . -> _)")
-    p.add_argument("--formats", help="comma-separated: " + ",".join(formats.FORMATS)
-                   + " (default: " + ",".join(formats.DEFAULT) + ")")
-    p.add_argument("--verify", metavar="VERSION_DIR", help="recompute the manifest's checksums")
+    from liveri.export.main import add_arguments as add_export_arguments
+
+    add_export_arguments(add("export", _cmd_export, "export a trained logdir, or a SavedModel or "
+                             "Keras model trained elsewhere, as a new model version"))
 
     from liveri.serve.flags import add_arguments as add_serve_arguments
 

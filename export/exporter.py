@@ -25,8 +25,9 @@ from liveri.train.trainer import restore_task
 
 from liveri import layout
 from liveri.artifact import formats as formats_lib
-from liveri.artifact import manifest
+from liveri.artifact import kinds, manifest
 from liveri.artifact.manifest import Artifact, Manifest, Tensor
+from liveri.artifact.runner import Runner, open_model
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json, atomic_write_text
 from liveri.lazy import tf
@@ -125,9 +126,14 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
     for file_name, text in asset_files.items():
         atomic_write_text(liveri_dir / file_name, text)
     atomic_write_text(tmp / layout.VERSION_PARAMS_FILE, params.ToText())
+    side_files = {_side_file_key(f): f"{layout.LIVERI_DIR}/{f}" for f in asset_files}
+    kind = kinds.load(pre_spec, post_spec, {_side_file_key(f): text.encode()
+                                            for f, text in asset_files.items()})
 
     train = inp.Examples("train")
-    calib = task.ParityFeatures(inp, {k: v[: p.calibration_examples] for k, v in train.items()})
+    # Encoded as one batch, rows padded alike, then fed one example at a time.
+    calib = kind.encode(kind.examples_from_serving(task.ServingInputs(
+        {k: v[: p.calibration_examples] for k, v in train.items()}))).features
 
     def calibration():
         for i in range(len(next(iter(calib.values())))):
@@ -157,18 +163,20 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         timings[fmt] = time.perf_counter() - t0
         _log(f"{fmt} written ({timings[fmt]:.1f}s, {artifacts[-1].bytes} bytes)")
 
-    features = task.ParityFeatures(inp, test)
-    reference = parity.reference_scores(task, features)
-    reference_answers, reference_metrics = task.ParityAnswers(inp, features, reference, test)
+    examples = kind.examples_from_serving(serving_inputs)
+    reference = parity.trained_model(task, kind, signatures["features"])
+    reference_answers, reference_outputs = parity.run_all(reference, examples)
     metric = task.main_metric
     report: dict[str, Any] = {"examples": len(reference_answers), "split": "test",
                               "reference": "trained model (checkpoint, eager TensorFlow)",
-                              "reference_metrics": reference_metrics, "artifacts": {}}
+                              "reference_metrics": task.AnswerMetrics(reference_answers, test),
+                              "artifacts": {}}
     for entry in artifacts:
-        path = tmp if entry.format == "saved_model" else tmp / entry.path
-        scores = parity.artifact_scores(entry.format, path, task, serving_inputs, features)
-        entry.metrics = parity.compare(task, inp, reference, scores, features, test,
-                                       reference_answers)
+        model, inputs = open_model(tmp, entry)
+        runner = Runner(entry.format, kind, model, inputs, entry.signature == "serving_default")
+        answers, outputs = parity.run_all(runner, examples)
+        entry.metrics = parity.compare(task, kind, answers, outputs, reference_answers,
+                                       reference_outputs, test)
         report["artifacts"][entry.format] = entry.metrics
         _log(f"parity {entry.format}: {metric} {entry.metrics[metric]:.4f}, agreement "
              f"{entry.metrics['agreement']:.4f}")
@@ -179,8 +187,6 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             "quantization_aware": report["artifacts"][qat.FORMAT][metric]}
     atomic_write_json(tmp / layout.PARITY_FILE, report)
 
-    side_files = {("labels_file" if f.startswith("labels") else "vocab_file"):
-                  f"{layout.LIVERI_DIR}/{f}" for f in asset_files}
     return Manifest(
         model=name,
         version=0,  # set when published
@@ -203,6 +209,11 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         origin={"kind": "experiment", "logdir": str(Path(logdir).resolve())},
         **side_files,
     )
+
+
+def _side_file_key(file_name: str) -> str:
+    """The manifest key of a side file the task ships (labels or vocab)."""
+    return "labels_file" if file_name.startswith("labels") else "vocab_file"
 
 
 def now() -> str:

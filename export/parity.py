@@ -1,58 +1,48 @@
 """The parity report: every artifact against the trained model on the same held-out examples.
 
-Each artifact runs in its own runtime on the inputs it takes (raw inputs for the SavedModel's
-`serving_default` and, where it converts from it, ONNX; `features` for TFLite); the task turns
-its scores into decoded answers and the task metric, the same way for all.
+Every artifact runs through `liveri.artifact.runner` in its own runtime, fed by the version's kind
+exactly as a device or the server feeds it (raw inputs for the SavedModel's `serving_default`
+and the ONNX model converted from it, numpy-encoded features for the others); the trained model
+runs eagerly on the same features. The kind decodes each one's outputs into answers, and the
+task scores the answers, the same way for all.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from liveri.artifact import formats
+from liveri.artifact.kinds import Kind
+from liveri.artifact.runner import Runner, chunked
 from liveri.lazy import tf
-from liveri.runtimes import OnnxModel, TfliteModel
 
 CHUNK = 64  # examples per runtime call: bounds memory for sequence models
 
 
-def reference_scores(task: Any, features: dict[str, np.ndarray]) -> np.ndarray:
-    """What the trained model itself computes (eager TensorFlow, the checkpoint's weights)."""
-    return _chunked(features, lambda f: task.ServeFeatures(
-        **{k: tf.constant(v) for k, v in f.items()})["scores"].numpy())
+def trained_model(task: Any, kind: Kind, features_fn: Any) -> Runner:
+    """The trained model itself (eager TensorFlow, the checkpoint's weights) on the inputs of
+    its `features` signature, `features_fn`."""
+    args, kwargs = features_fn.structured_input_signature
+    specs = list(kwargs.values()) or list(args)
+    names = [spec.name for spec in specs]
+
+    def call(**features: np.ndarray) -> dict[str, np.ndarray]:
+        out = task.ServeFeatures(*[tf.constant(features[name]) for name in names])
+        return {k: v.numpy() for k, v in out.items()}
+
+    inputs = {spec.name: np.dtype(spec.dtype.as_numpy_dtype) for spec in specs}
+    return Runner("trained model", kind, call, inputs)
 
 
-def artifact_scores(fmt: str, path: Path, task: Any, serving_inputs: dict[str, np.ndarray],
-                    features: dict[str, np.ndarray]) -> np.ndarray:
-    """The `scores` artifact `fmt` at `path` computes, run in its own runtime."""
-    if fmt == "saved_model":
-        fn = tf.saved_model.load(str(path)).signatures["serving_default"]
-        return _chunked(serving_inputs, lambda x: fn(
-            **{k: tf.constant(v) for k, v in x.items()})["scores"].numpy())
-    runtime = formats.get(fmt).runtime
-    if runtime == formats.LITERT:
-        model = TfliteModel(path)
-        return _chunked(features, lambda f: model(**f)["scores"])
-    if runtime == formats.ONNXRUNTIME:
-        model = OnnxModel(path)
-        inputs = serving_inputs if task.onnx_signature == "serving_default" else features
-        return _chunked(inputs, lambda x: model(**x)["scores"])
-    raise ValueError(f"no runner for format {fmt!r}")
+def run_all(runner: Runner, examples: Sequence[Any]) -> tuple[list[Any], dict[str, np.ndarray]]:
+    """(answers, outputs) of `runner` on every example, in chunks."""
+    def chunk(part: list[Any]) -> tuple[list[Any], dict[str, np.ndarray]]:
+        encoded, outputs = runner.run(part)
+        return runner.kind.decode(encoded, outputs), outputs
 
-
-def _chunked(inputs: dict[str, np.ndarray], fn: Any) -> np.ndarray:
-    """fn over chunks of examples; per-position outputs padded to the longest chunk's length."""
-    n = len(next(iter(inputs.values())))
-    parts = [np.asarray(fn({k: v[i:i + CHUNK] for k, v in inputs.items()}))
-             for i in range(0, n, CHUNK)]
-    if parts[0].ndim >= 2 and len({p.shape[1] for p in parts}) > 1:
-        longest = max(p.shape[1] for p in parts)
-        parts = [np.pad(p, [(0, 0), (0, longest - p.shape[1])] + [(0, 0)] * (p.ndim - 2))
-                 for p in parts]
-    return np.concatenate(parts, axis=0)
+    return chunked(chunk, examples, CHUNK)
 
 
 def align(scores: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -65,12 +55,16 @@ def align(scores: np.ndarray, like: np.ndarray) -> np.ndarray:
                   + [(0, 0)] * (scores.ndim - 2))
 
 
-def compare(task: Any, inp: Any, reference: np.ndarray, scores: np.ndarray,
-            features: dict[str, np.ndarray], raw: dict[str, np.ndarray],
-            reference_answers: list[Any]) -> dict[str, Any]:
-    scores = align(scores, reference)
-    answers, metrics = task.ParityAnswers(inp, features, scores, raw)
-    agreement = float(np.mean([a == b for a, b in zip(answers, reference_answers)]))
-    return {**metrics, "agreement": agreement,
+def compare(task: Any, kind: Kind, answers: list[Any], outputs: dict[str, np.ndarray],
+            reference_answers: list[Any], reference_outputs: dict[str, np.ndarray],
+            raw: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The task metric of `answers`, their agreement with the trained model's, and the largest
+    score difference."""
+    scores_name = kind.post.get("scores_output", "scores")
+    reference = reference_outputs[scores_name]
+    scores = align(np.asarray(outputs[scores_name], np.float32), reference)
+    agreement = float(np.mean([kind.agreement_key(a) == kind.agreement_key(b)
+                               for a, b in zip(answers, reference_answers, strict=True)]))
+    return {**task.AnswerMetrics(answers, raw), "agreement": agreement,
             "max_abs_score_diff": float(np.max(np.abs(scores - reference))),
             "examples": len(answers)}

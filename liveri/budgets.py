@@ -6,6 +6,9 @@ The release gate (`liveri release`) checks each against what was measured; each 
 
 from __future__ import annotations
 
+from typing import Any
+
+from liveri.errors import UsageError
 from liveri.params import Params
 
 
@@ -22,3 +25,19 @@ def ReleaseParams() -> Params:
         "Largest p50 latency increase (%) against the last released version, beyond noise.",
     )
     return p
+
+
+def with_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`base` budgets (keys without `release.`; the defaults above where missing) with
+    `release.KEY=VALUE` overrides, each checked like any param; any other key is refused."""
+    budgets = ReleaseParams()
+    for key, value in base.items():
+        budgets.Set(**{key: value})
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().startswith("release."):
+            keys = ", ".join("release." + k for k, _ in budgets.items())
+            raise UsageError(f"--set {item!r}: a model trained elsewhere takes "
+                             f"release.KEY=VALUE budgets only ({keys})")
+        budgets.Override(key.strip().removeprefix("release."), value)
+    return dict(budgets.items())

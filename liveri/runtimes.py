@@ -1,6 +1,8 @@
-"""Run exported artifacts in their own runtimes without TensorFlow: LiteRT and onnxruntime.
+"""Run exported artifacts in their own runtimes: LiteRT, onnxruntime and (imported only when a
+SavedModel is opened) TensorFlow.
 
-Shared by export's parity report, the mobile bundle runner and the benchmarks.
+Each model is a call of named numpy arrays returning named numpy arrays; `liveri.artifact.runner`
+puts a kind in front of it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class TfliteModel:
         self.runner = self.interpreter.get_signature_runner()
         self.inputs = self.runner.get_input_details()
         self.outputs = self.runner.get_output_details()
+        # What a caller feeds: float where the model quantizes a float input itself.
+        self.input_dtypes = {name: _fed_dtype(d) for name, d in self.inputs.items()}
 
     def __call__(self, **features: np.ndarray) -> dict[str, np.ndarray]:
         feed = {}
@@ -35,6 +39,12 @@ class TfliteModel:
         # The signature runner resizes inputs to the batch it is given.
         raw = self.runner(**feed)
         return {name: _dequantize(value, self.outputs[name]) for name, value in raw.items()}
+
+
+def _fed_dtype(detail: dict[str, Any]) -> np.dtype:
+    dtype = np.dtype(detail["dtype"])
+    scale, _ = detail.get("quantization", (0.0, 0))
+    return np.dtype(np.float32) if dtype in (np.int8, np.uint8) and scale else dtype
 
 
 def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
@@ -53,6 +63,12 @@ def _dequantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return x
 
 
+_ONNX_DTYPES = {f"tensor({name})": np.dtype(dtype) for name, dtype in (
+    ("float", np.float32), ("double", np.float64), ("float16", np.float16), ("int8", np.int8),
+    ("uint8", np.uint8), ("int16", np.int16), ("int32", np.int32), ("int64", np.int64),
+    ("bool", np.bool_))}
+
+
 class OnnxModel:
     """An .onnx model on onnxruntime (CPU)."""
 
@@ -66,7 +82,29 @@ class OnnxModel:
                                             providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.input_dtypes = {i.name: _ONNX_DTYPES.get(i.type, np.dtype(object))
+                             for i in self.session.get_inputs()}
 
     def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         values = self.session.run(self.output_names, inputs)
         return dict(zip(self.output_names, values, strict=True))
+
+
+class SavedModelSignature:
+    """One signature of a SavedModel, called eagerly with numpy in and out. TensorFlow is
+    imported when one is opened, never by importing this module."""
+
+    def __init__(self, path: str | Path, signature: str) -> None:
+        from liveri.lazy import tf
+
+        self._tf = tf
+        loaded = tf.saved_model.load(str(path))
+        self._keep = loaded  # the signature's variables live as long as the object
+        self.fn = loaded.signatures[signature]
+        specs = self.fn.structured_input_signature[1]
+        self.input_dtypes = {name: np.dtype(spec.dtype.as_numpy_dtype)
+                             for name, spec in specs.items()}
+
+    def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = self.fn(**{k: self._tf.constant(v) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in outputs.items()}

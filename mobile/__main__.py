@@ -11,15 +11,12 @@ import json
 import sys
 from typing import Any
 
-from liveri.mobile import schema
 from liveri.mobile.bundle import Bundle, InputError
 from liveri.mobile.inputs import read_npy, read_wav
 
 from liveri.errors import UsageError
 
 PROG = "python -m liveri.mobile"
-# Which command-line flag carries each kind of raw input.
-_FLAG_OF_KIND = {"image": "input_file", "text": "text", "audio": "wav"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     run = subs.add_parser("run", help="answer one raw example with a bundle; prints JSON")
     run.add_argument("bundle", metavar="FILE.zip", help="a bundle written by `liveri bundle`")
     given = run.add_mutually_exclusive_group(required=True)
-    given.add_argument("--input-file", metavar="X.npy", help="image bundles: one example, .npy")
+    given.add_argument("--input-file", metavar="X.npy",
+                       help="image and tensor bundles: one example, .npy (a model of several "
+                            "inputs: .npz, one array per input)")
     given.add_argument("--text", metavar="STR", help="text bundles: the input string")
     given.add_argument("--wav", metavar="FILE.wav", help="audio bundles: mono 16-bit PCM")
     run.add_argument("--num-threads", type=int, default=1, help="LiteRT interpreter threads")
@@ -37,14 +36,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def raw_input(bundle: Bundle, args: argparse.Namespace) -> Any:
     """The raw example from whichever flag was given, refusing one the bundle does not take."""
-    kind = bundle.input_kind
-    wanted = _FLAG_OF_KIND.get(kind)
-    if wanted is None or getattr(args, wanted) is None:
-        how = schema.INPUT_FLAGS.get(kind, "an input this runner cannot read")
-        raise InputError(f"this bundle takes {kind} input: pass {how}")
-    if kind == "image":
+    flag = bundle.kind.input_flag  # e.g. "--wav FILE.wav"
+    wanted = flag.split()[0].lstrip("-").replace("-", "_")
+    if getattr(args, wanted, None) is None:
+        raise InputError(f"this bundle takes {bundle.input_kind} input: pass {flag}")
+    if wanted == "input_file":
         return read_npy(args.input_file)
-    if kind == "audio":
+    if wanted == "wav":
         return read_wav(args.wav, bundle.spec["preprocessing"]["raw_input"]["sample_rate"])
     return args.text
 

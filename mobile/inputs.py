@@ -9,10 +9,15 @@ import numpy as np
 from liveri.mobile.bundle import InputError
 
 
-def read_npy(path: str | Path) -> np.ndarray:
-    """An array saved with `numpy.save` (pickles refused: the file may come from anywhere)."""
+def read_npy(path: str | Path) -> np.ndarray | dict[str, np.ndarray]:
+    """An array saved with `numpy.save`, or the named arrays of a `numpy.savez` file (pickles
+    refused: the file may come from anywhere)."""
     try:
-        return np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                return {name: loaded[name] for name in loaded.files}
+        return loaded
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; expected a .npy array (numpy.save)") from None
     except (OSError, ValueError) as e:

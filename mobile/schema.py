@@ -14,8 +14,6 @@ BUNDLE_JSON = "bundle.json"
 MODEL_FILE = "model.tflite"
 # Manifest keys naming side files (labels, vocab) that the post- or pre-processing reads.
 SIDE_FILE_KEYS = ("labels_file", "vocab_file")
-# How each kind of raw input is given on the runner's command line.
-INPUT_FLAGS = {"image": "--input-file X.npy", "text": '--text "..."', "audio": "--wav FILE.wav"}
 # The raw input each preprocessing kind starts from (log-mels are computed from audio samples).
 RAW_INPUT_KIND = {"image": "image", "text": "text", "log_mel": "audio"}
 

@@ -3,18 +3,18 @@
 Chosen per model by ModelServerConfig's `model_platform`: "tflite" (the float TFLite model),
 "onnx", or any artifact format the manifest lists ("tflite_int8", "tflite_fp16", ...). Clients
 must not notice the switch, so the servable keeps the SavedModel's `serving_default` signature
-(same input and output names, dtypes and metadata): raw inputs go through the manifest's
-`preprocessing` when the artifact takes features, and its scores through `postprocessing`.
+(same input and output names, dtypes and metadata): the version's kind
+(`liveri.artifact.kinds`) encodes the raw inputs when the artifact takes features, and decodes
+its outputs into the signature's outputs.
 An artifact whose recorded agreement with the trained model is below `MIN_AGREEMENT` is refused at
 load, so the versions already served keep serving.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import threading
 import time
-from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -29,11 +29,11 @@ from liveri.serve.loader import (
     read_signature_defs,
 )
 
-from liveri import processing
 from liveri.artifact import formats
 from liveri.artifact import manifest as manifest_lib
+from liveri.artifact.kinds import KindError
 from liveri.artifact.manifest import Artifact, Manifest
-from liveri.runtimes import OnnxModel, TfliteModel
+from liveri.artifact.runner import open_version
 
 TENSORFLOW = "tensorflow"
 MIN_AGREEMENT = 0.99
@@ -68,59 +68,30 @@ def artifact_for(version_path: str, platform: str) -> tuple[Manifest, Artifact]:
     return manifest, entry
 
 
-def _runtime(version_path: str, entry: Artifact) -> Callable[..., dict[str, np.ndarray]]:
-    path = os.path.join(version_path, entry.path)
-    if formats.get(entry.format).runtime == formats.ONNXRUNTIME:
-        return OnnxModel(path)
-    model = TfliteModel(path)
-    lock = threading.Lock()  # a LiteRT interpreter runs one call at a time
-
-    def run(**features: np.ndarray) -> dict[str, np.ndarray]:
-        with lock:
-            return {k: np.array(v) for k, v in model(**features).items()}
-
-    return run
-
-
-def _labels(manifest: Manifest, version_path: str) -> list[str]:
-    name = manifest.labels_file or ""
-    if not name:
-        return []
-    with open(os.path.join(version_path, name)) as f:
-        return [line.rstrip("\n") for line in f]
-
-
 def _adapter(manifest: Manifest, entry: Artifact, version_path: str,
-             input_names: list[str], output_names: list[str]) -> RunFn:
-    """Raw `serving_default` inputs in, `serving_default` outputs out, around the artifact."""
-    runtime = _runtime(version_path, entry)
-    artifact_inputs = [i.name for i in entry.inputs]
-    artifact_outputs = [o.name for o in entry.outputs]
-    takes_raw = set(artifact_inputs) == set(input_names)
-    answers_all = set(output_names) <= set(artifact_outputs)
-    pre = manifest.preprocessing
-    post = manifest.postprocessing
-    if not takes_raw and not (pre and len(artifact_inputs) == 1 and len(input_names) == 1):
-        raise _refuse(f"artifact {entry.format} takes {artifact_inputs} and the manifest has no "
-                      f"preprocessing from {input_names}")
-    if not answers_all and not post:
-        raise _refuse(f"artifact {entry.format} answers {artifact_outputs}, not "
-                      f"{output_names}, and the manifest has no postprocessing")
-    labels = _labels(manifest, version_path) if not answers_all else []
-    scores_name = (post or {}).get("scores_output", "scores")
+             output_names: list[str]) -> RunFn:
+    """Raw `serving_default` inputs in, `serving_default` outputs out, around the artifact: the
+    version's kind encodes the examples and decodes the artifact's outputs
+    (`liveri.artifact.runner`), unless the artifact answers those outputs itself."""
+    try:
+        runner = open_version(version_path, entry.format, manifest=manifest)
+        answers_all = set(output_names) <= {o.name for o in entry.outputs}
+        if not answers_all:
+            runner.kind.serving_outputs([], output_names)  # refuses kinds that cannot
+    except (KindError, OSError) as exc:
+        raise _refuse(f"artifact {entry.format} of {version_path} cannot answer "
+                      f"{DEFAULT_SIGNATURE}: {exc}") from None
+    # A LiteRT interpreter runs one call at a time; onnxruntime sessions are thread-safe.
+    one_at_a_time = formats.get(entry.format).runtime == formats.LITERT
+    lock = threading.Lock() if one_at_a_time else contextlib.nullcontext()
 
     def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if takes_raw:
-            feeds = inputs
-        else:
-            feeds = {artifact_inputs[0]: processing.preprocess(pre, inputs[input_names[0]])}
-        outputs = runtime(**feeds)
-        if not answers_all:
-            answer = processing.postprocess(post, outputs[scores_name], labels)
-            labelled = np.empty(len(answer["labels"]), dtype=object)
-            labelled[:] = [label.encode() for label in answer["labels"]]
-            outputs = {**answer, "labels": labelled}
-        return {name: np.asarray(outputs[name]) for name in output_names}
+        examples = runner.kind.examples_from_serving(inputs)
+        with lock:
+            encoded, outputs = runner.run(examples)
+        if answers_all:
+            return {name: np.asarray(outputs[name]) for name in output_names}
+        return runner.kind.serving_outputs(runner.kind.decode(encoded, outputs), output_names)
 
     return run
 
@@ -135,7 +106,7 @@ def load_artifact(name: str, version: int, version_path: str, platform: str) -> 
         raise _refuse(f"{version_path} has no {DEFAULT_SIGNATURE} signature to keep")
     inputs = {a: _spec(a, i) for a, i in sig_def.inputs.items()}
     outputs = {a: _spec(a, i) for a, i in sig_def.outputs.items()}
-    run = _adapter(manifest, entry, version_path, list(inputs), list(outputs))
+    run = _adapter(manifest, entry, version_path, list(outputs))
     signature = Signature(DEFAULT_SIGNATURE, sig_def.method_name or PREDICT_METHOD, inputs,
                           outputs, run)
     servable = Servable(name, version, version_path, {DEFAULT_SIGNATURE: signature},

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveri import processing
+from liveri.artifact import kinds
+from liveri.artifact.kinds import Encoded, InputError, KindError
 from liveri.audio import (
     LogMelConfig,
     decoding_table,
@@ -19,6 +20,13 @@ from liveri.audio import (
 CONFIG = LogMelConfig()
 SPEC = {"kind": "log_mel", "raw_input": {"name": "waveform", "sample_rate": 16000},
         "log_mel": CONFIG.spec()}
+VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "\u2581", "a", "b"]
+
+
+def _speech(vocab: list[str]) -> kinds.Kind:
+    """The speech-to-text kind over `vocab`: log-mels by SPEC, CTC with 4x time stride."""
+    post = {"kind": "ctc_greedy", "blank_id": 0, "time_stride": 4, "scores_output": "scores"}
+    return kinds.load(SPEC, post, {"vocab_file": "".join(t + "\n" for t in vocab).encode()})
 
 
 def tone(hz: float, seconds: float = 0.5, rate: int = 16000) -> np.ndarray:
@@ -83,22 +91,21 @@ def test_greedy_ctc_merges_repeats_only_between_blanks() -> None:
                                       "300.0"),
 ])
 def test_preprocess_audio_names_what_is_wrong(waveform: np.ndarray, message: str) -> None:
-    with pytest.raises(ValueError) as refused:
-        processing.preprocess_audio(SPEC, [waveform])
+    with pytest.raises(InputError) as refused:
+        _speech(VOCAB).encode([waveform])
     assert str(refused.value) == f"waveform: {message}"
 
 
 def test_postprocess_ctc_reads_only_the_real_frames() -> None:
-    vocab = ["<pad>", "<s>", "</s>", "<unk>", "\u2581", "a", "b"]
-    post = {"kind": "ctc_greedy", "blank_id": 0, "time_stride": 4, "scores_output": "scores"}
+    vocab = VOCAB
     # Input frames: 9 real, 3 padded -> ceil(9 / 4) = 3 real output frames of 3.
     paddings = np.array([[0.0] * 9 + [1.0] * 3, [0.0] * 4 + [1.0] * 8], np.float32)
     scores = np.log(np.full((2, 3, len(vocab)), 0.01))
     scores[0, [0, 1, 2], [5, 0, 6]] = 0.0
     scores[1, [0, 1, 2], [6, 5, 5]] = 0.0  # frames 1 and 2 are padding: not read
-    answers = processing.postprocess_ctc(post, vocab, scores, paddings)
+    answers = _speech(vocab).decode(Encoded({"paddings": paddings}, 2), {"scores": scores})
     assert [a["text"] for a in answers] == ["ab", "b"]
     assert [len(a["scores"]) for a in answers] == [3, 1]
     assert answers[1]["scores"][0] == scores[1, 0].tolist()
-    with pytest.raises(ValueError, match="the model scores 7 classes but the vocab has 6"):
-        processing.postprocess_ctc(post, vocab[:-1], scores, paddings)
+    with pytest.raises(KindError, match="the model scores 7 classes but the vocab has 6"):
+        _speech(vocab[:-1]).decode(Encoded({"paddings": paddings}, 2), {"scores": scores})

@@ -151,12 +151,10 @@ def test_int8_bundle_cer_is_close_to_serving_default(speech, utterances, served,
 def test_numpy_features_match_the_graph_within_the_tolerance(speech, utterances) -> None:
     from liveri.train.input.log_mel import log_mel_tf
 
-    from liveri import processing
-
-    spec = Bundle(speech["tflite_int8"]).spec["preprocessing"]
-    assert LogMelConfig.from_spec(spec) == utterances["config"]
+    bundle = Bundle(speech["tflite_int8"])
+    assert LogMelConfig.from_spec(bundle.spec["preprocessing"]) == utterances["config"]
     for w in utterances["waveforms"]:
-        on_device = processing.preprocess_audio(spec, [w])["features"][0]
+        on_device = bundle.kind.encode([w]).features["features"][0]
         in_graph = log_mel_tf(w, utterances["config"]).numpy()
         assert on_device.shape == in_graph.shape
         np.testing.assert_allclose(on_device, in_graph, rtol=0, atol=TOLERANCE)

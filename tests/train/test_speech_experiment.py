@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from liveri.train.input import tokenizers
 from liveri.train.input.fortunes import fortune_files
-from liveri.train.tasks.asr import BLANK_ID, edit_distance, greedy_ctc_text
+from liveri.train.tasks.asr import BLANK_ID, edit_distance
 
 from liveri.artifact import manifest
+from liveri.audio import greedy_ctc_text
 from tests.conftest import liveri
 
 needs_speech = pytest.mark.skipif(

@@ -2,9 +2,10 @@
 
 The trainer calls `ComputeLoss` (and `FinalizeMetrics` on the sums over a split). The exporter
 calls `ExportSignatures` (raw input -> decoded answer in `serving_default`; numeric features ->
-scores in `features`, the signature TFLite and ONNX convert), `ParityFeatures` (raw examples ->
-numpy features) and `ParityAnswers` (numpy scores -> decoded answers and the task metric), so
-every artifact is judged the same way.
+scores in `features`, the signature TFLite and ONNX convert), `PreprocessingSpec` and
+`PostprocessingSpec` (which name the kind that encodes raw examples and decodes answers in numpy,
+`liveri.artifact.kinds`) and `AnswerMetrics` (the task metric of those answers), so every
+artifact is judged the same way.
 """
 
 from __future__ import annotations
@@ -60,13 +61,11 @@ class BaseTask(BaseLayer):
         `features` at least. `inp` gives the vocab for in-graph tokenization."""
         raise NotImplementedError
 
-    def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The `features` signature's inputs for raw examples (numpy, padded to one batch)."""
-        raise NotImplementedError
-
-    def ParityAnswers(self, inp: Any, features: dict[str, np.ndarray], scores: np.ndarray,
-                      raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
-        """(decoded answer per example, {main_metric: value}) from the `features` scores."""
+    def AnswerMetrics(self, answers: list[dict[str, Any]],
+                      raw: dict[str, np.ndarray]) -> dict[str, float]:
+        """{main_metric: value} of decoded answers (one per raw example) against the truth.
+        The answers come from the version's kind (`liveri.artifact.kinds`), whichever artifact
+        computed them."""
         raise NotImplementedError
 
     def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

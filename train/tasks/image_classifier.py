@@ -17,7 +17,6 @@ from liveri.train.tasks.base_task import BaseTask
 
 from liveri.lazy import tf
 from liveri.params import Params
-from liveri.processing import preprocess
 
 
 class ImageClassifier(BaseTask):
@@ -114,13 +113,10 @@ class ImageClassifier(BaseTask):
     def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"pixels": raw["pixels"]}
 
-    def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {"features": preprocess(self.PreprocessingSpec(inp), raw["pixels"])}
-
-    def ParityAnswers(self, inp: Any, features: dict[str, np.ndarray], scores: np.ndarray,
-                      raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
-        classes = np.argmax(scores, axis=-1)
-        return classes.tolist(), {"accuracy": float(np.mean(classes == raw["label"]))}
+    def AnswerMetrics(self, answers: list[dict[str, Any]],
+                      raw: dict[str, np.ndarray]) -> dict[str, float]:
+        classes = np.array([a["class_id"] for a in answers])
+        return {"accuracy": float(np.mean(classes == raw["label"]))}
 
     def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
         """How a device turns raw pixels into the `features` input (for bundles)."""

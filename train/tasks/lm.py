@@ -126,29 +126,12 @@ class TransformerLm(BaseTask):
     def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"text": np.array([str(t).encode() for t in raw["text"]], dtype=object)}
 
-    def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tok = inp.Tokenizer()
-        encoded = [tok.encode_numpy(str(t)) for t in raw["text"]]
-        longest = max(len(e) for e in encoded) + 1
-        n = len(encoded)
-        ids = np.zeros((n, longest), np.int32)
-        labels = np.zeros((n, longest), np.int32)
-        paddings = np.ones((n, longest), np.float32)
-        for i, e in enumerate(encoded):
-            ids[i, : len(e) + 1] = np.concatenate([[tokenizers.BOS_ID], e])
-            labels[i, : len(e) + 1] = np.concatenate([e, [tokenizers.EOS_ID]])
-            paddings[i, : len(e) + 1] = 0.0
-        return {"ids": ids, "labels": labels, "paddings": paddings}
-
-    def ParityAnswers(self, inp: Any, features: dict[str, np.ndarray], scores: np.ndarray,
-                      raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
-        """Answers: each sentence's perplexity rounded to 1 % (agreement within rounding)."""
-        real = 1.0 - features["paddings"]
-        nll = -np.sum(scores * real, axis=1)
-        tokens = np.sum(real, axis=1)
-        per_sentence = np.exp(nll / np.maximum(tokens, 1.0))
-        answers = [round(float(np.log(p)), 2) for p in per_sentence]
-        return answers, {"perplexity": float(np.exp(np.sum(nll) / np.sum(tokens)))}
+    def AnswerMetrics(self, answers: list[dict[str, Any]],
+                      raw: dict[str, np.ndarray]) -> dict[str, float]:
+        """Perplexity per token over all texts (their tokens and </s>)."""
+        nll = -sum(a["log_prob"] for a in answers)
+        tokens = sum(len(a["scores"]) for a in answers)
+        return {"perplexity": float(np.exp(nll / max(tokens, 1)))}
 
     def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
         return {"kind": "text", "tokenizer": inp.params.tokenizer, "vocab_file": "vocab.txt",

@@ -15,7 +15,6 @@ from liveri.train.input.punctuator import (
     MARKS,
     last_of_word_tf,
     mark_labels,
-    punctuator_source,
     punctuator_source_tf,
 )
 from liveri.train.layers.embedding import Embedding
@@ -118,40 +117,21 @@ class PunctuatorTagger(BaseTask):
     def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"text": np.array([t.encode() for t in raw["text"]], dtype=object)}
 
-    def _Tokens(self, inp: Any, text: str) -> tuple[np.ndarray, np.ndarray]:
-        words = tokenizers.WordTokenizer.pieces(punctuator_source(text))
-        return inp.Tokenizer().encode_pieces_numpy(words)
-
-    def ParityFeatures(self, inp: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        encoded = [self._Tokens(inp, str(t))[0] for t in raw["text"]]
-        longest = max(1, max(len(e) for e in encoded))
-        ids = np.zeros((len(encoded), longest), np.int32)
-        paddings = np.ones((len(encoded), longest), np.float32)
-        for i, e in enumerate(encoded):
-            ids[i, : len(e)] = e
-            paddings[i, : len(e)] = 0.0
-        return {"ids": ids, "paddings": paddings}
-
-    def ParityAnswers(self, inp: Any, features: dict[str, np.ndarray], scores: np.ndarray,
-                      raw: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, float]]:
-        answers, hits, predicted, gold = [], 0, 0, 0
-        for i, text in enumerate(raw["text"]):
-            ids, word_of_token = self._Tokens(inp, str(text))
-            marks = np.argmax(scores[i, : len(ids)], axis=-1)
-            last = np.append(word_of_token[1:] != word_of_token[:-1], True)
-            word_marks = marks[last]
-            words = punctuator_source(str(text)).split()
-            answers.append(" ".join(w + MARKS[m] for w, m in zip(words, word_marks)))
-            if "target" in raw:
-                want = mark_labels(str(raw["target"][i]))
-                n = min(len(want), len(word_marks))
-                hits += int(np.sum((word_marks[:n] == want[:n]) & (want[:n] > 0)))
-                predicted += int(np.sum(word_marks > 0))
-                gold += int(np.sum(want > 0))
+    def AnswerMetrics(self, answers: list[dict[str, Any]],
+                      raw: dict[str, np.ndarray]) -> dict[str, float]:
+        """Precision, recall and F1 of the predicted marks (no mark is not a prediction)."""
+        hits, predicted, gold = 0, 0, 0
+        for answer, target in zip(answers, raw["target"], strict=True):
+            word_marks = np.array([MARKS.index(m) for m in answer["marks"]], np.int64)
+            want = mark_labels(str(target))
+            n = min(len(want), len(word_marks))
+            hits += int(np.sum((word_marks[:n] == want[:n]) & (want[:n] > 0)))
+            predicted += int(np.sum(word_marks > 0))
+            gold += int(np.sum(want > 0))
         precision = hits / predicted if predicted else 0.0
         recall = hits / gold if gold else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return answers, {"f1": f1}
+        return {"f1": f1}
 
     def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
         return {"kind": "text", "tokenizer": "word", "vocab_file": "vocab.txt",

@@ -1,0 +1,86 @@
+"""Plain named tensors, for models Liveri did not train: features are the signature's inputs as
+given, the answer is the outputs as computed. An output that looks like class scores (float
+[N, C], C >= 2) is compared by its argmax; others by their values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from liveri.artifact.kinds.base import Encoded, InputError, Kind
+
+
+class Tensors(Kind):
+    name = "tensors"
+    postprocessing_kinds = ("tensors",)
+    input_flag = "--input-file X.npy (or .npz, one array per input)"
+
+    def __init__(self, preprocessing: dict[str, Any], postprocessing: dict[str, Any],
+                 files: Mapping[str, bytes]) -> None:
+        super().__init__(preprocessing, postprocessing, files)
+        # {name: {"dtype", "shape"}} of the signature's inputs, in order.
+        self.inputs: dict[str, dict[str, Any]] = dict(preprocessing.get("inputs", {}))
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self.inputs)
+
+    def encode(self, examples: Sequence[Any]) -> Encoded:
+        """Examples: each a {input name: array} (or one array for a one-input model), stacked."""
+        rows = [self._named(x) for x in examples]
+        features = {}
+        for name, spec in self.inputs.items():
+            values = [r[name] for r in rows]
+            try:
+                features[name] = np.stack(values).astype(spec["dtype"])
+            except (ValueError, TypeError) as e:
+                raise InputError(f"input {name!r}: cannot batch as {spec['dtype']} {e}; "
+                                 f"expected {self._describe(name)}") from None
+        return Encoded(features, len(rows))
+
+    def _named(self, x: Any) -> dict[str, Any]:
+        if not isinstance(x, Mapping):
+            if len(self.inputs) != 1:
+                raise InputError(f"expected one array per input, named {list(self.inputs)}")
+            x = {next(iter(self.inputs)): x}
+        missing = [n for n in self.inputs if n not in x]
+        if missing:
+            raise InputError(f"missing input {missing[0]!r}; expected {list(self.inputs)}")
+        return {n: np.asarray(x[n]) for n in self.inputs}
+
+    def _describe(self, name: str) -> str:
+        spec = self.inputs[name]
+        return f"{spec['dtype']} of shape {spec['shape']} per batch"
+
+    def decode(self, encoded: Encoded, outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+        arrays = {k: np.asarray(v) for k, v in sorted(outputs.items())}
+        return [{k: v[i].tolist() for k, v in arrays.items()} for i in range(encoded.size)]
+
+    def examples_from_serving(self, inputs: Mapping[str, np.ndarray]) -> list[Any]:
+        n = len(next(iter(inputs.values())))
+        return [{k: np.asarray(v)[i] for k, v in inputs.items()} for i in range(n)]
+
+    def serving_inputs(self, examples: Sequence[Any]) -> dict[str, np.ndarray]:
+        return self.encode(examples).features
+
+    def serving_outputs(self, answers: list[dict[str, Any]],
+                        names: Sequence[str]) -> dict[str, np.ndarray]:
+        return {n: np.array([a[n] for a in answers]) for n in names}
+
+    def agreement_key(self, answer: dict[str, Any]) -> Any:
+        """Class-score outputs by their argmax; other outputs by their values to 3 decimals."""
+        key = []
+        for name, value in answer.items():
+            v = np.asarray(value)
+            if v.ndim == 1 and v.dtype.kind == "f" and len(v) >= 2:
+                key.append((name, int(np.argmax(v))))
+            elif v.dtype.kind == "f":
+                key.append((name, tuple(np.round(v.reshape(-1), 3).tolist())))
+            else:
+                key.append((name, tuple(v.reshape(-1).tolist())))
+        return tuple(key)
+
+    def expects(self) -> str:
+        return "; ".join(f"{n}: {self._describe(n)}" for n in self.inputs)
