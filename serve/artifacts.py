@@ -31,11 +31,11 @@ from liveri.serve.loader import (
 
 from liveri.artifact import formats
 from liveri.artifact import manifest as manifest_lib
+from liveri.artifact.formats import TENSORFLOW
 from liveri.artifact.kinds import KindError
 from liveri.artifact.manifest import Artifact, Manifest
 from liveri.artifact.runner import open_version
 
-TENSORFLOW = "tensorflow"
 MIN_AGREEMENT = 0.99
 
 

@@ -120,3 +120,63 @@ def read_monitoring_config(path: str) -> MonitoringConfig:
     prometheus = proto.prometheus_config
     return MonitoringConfig(prometheus.enable,
                             prometheus.path or MonitoringConfig.prometheus_path)
+
+
+class ModelSource:
+    """Where the served models are declared, and how that declaration changes while serving: a
+    ModelServerConfig (given, or in `--model_config_file`, re-read every
+    `--model_config_file_poll_wait_seconds`), one model (`--model_name/--model_base_path`), or
+    every model folder of `--model_repo` (re-scanned at each file-system poll)."""
+
+    def __init__(self, model_repo: str | None = None, model_config_file: str | None = None,
+                 model_config: model_server_config_pb2.ModelServerConfig | None = None,
+                 model_name: str | None = None, model_base_path: str | None = None) -> None:
+        self.model_repo = model_repo
+        self.config_file = model_config_file
+        self.config = model_config
+        self.model_name = model_name
+        self.base_path = model_base_path
+        self._config_text: str | None = None
+
+    def specs(self) -> list[ModelSpec]:
+        """The models to serve now; UsageError when no source was given or it is unusable."""
+        if self.config is not None:
+            return specs_from_config(self.config)
+        if self.config_file:
+            return specs_from_config(read_model_config_file(self.config_file),
+                                     os.path.dirname(os.path.abspath(self.config_file)))
+        if self.base_path:
+            return specs_from_config(single_model_config(self.model_name or "default",
+                                                         self.base_path))
+        if self.model_repo:
+            if not os.path.isdir(self.model_repo):
+                raise UsageError(f"--model_repo {self.model_repo} is not a directory; expected "
+                                 "REPO/MODEL/VERSION/saved_model.pb")
+            return specs_from_config(repo_config(self.model_repo))
+        raise UsageError("no models to serve: pass --model_repo REPO, --model_config_file FILE "
+                         "or --model_name NAME --model_base_path PATH")
+
+    @property
+    def rescans_repo(self) -> bool:
+        """Whether new model folders are looked for at each file-system poll."""
+        return bool(self.model_repo) and self.config is None and not self.config_file \
+            and not self.base_path
+
+    def replace(self, config: model_server_config_pb2.ModelServerConfig) -> list[ModelSpec]:
+        """Serve `config` from now on (HandleReloadConfigRequest); its specs, each checked."""
+        specs = specs_from_config(config)
+        for spec in specs:
+            if not os.path.isdir(spec.base_path):
+                raise UsageError(f"model {spec.name}: base_path {spec.base_path} does not exist")
+        self.config = config
+        return specs
+
+    def changed_config(self) -> list[ModelSpec] | None:
+        """The specs of `--model_config_file` when its text changed since the last call."""
+        with open(self.config_file) as f:  # type: ignore[arg-type]
+            text = f.read()
+        if text == self._config_text:
+            return None
+        self._config_text = text
+        proto = parse_model_config_text(text, self.config_file or "")
+        return specs_from_config(proto, os.path.dirname(os.path.abspath(self.config_file or "")))

@@ -1,4 +1,10 @@
-"""ModelServer: the whole server (manager, gRPC, REST, metrics, pollers) in one object.
+"""ModelServer: wires TF Serving's pieces into one server, as TF Serving's ServerCore does.
+
+The model source (`config.ModelSource`) says which models and version folders to serve; the
+manager (`manager.py`) holds the version policy and loads, swaps and unloads versions through the
+loader the backend needs (`loaders.py`: SavedModel session, TFLite, ONNX Runtime / a Liveri
+artifact); this module adds batching and warmup to each loaded version and runs the gRPC, REST
+and metrics front ends and the pollers. Its knobs are `options.ServerOptions`.
 
 Use it in-process for tests, benchmarks and `liveri run`:
 
@@ -20,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from concurrent import futures
@@ -30,9 +35,7 @@ import grpc
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from liveri.serve import config as config_lib
 from liveri.serve import tf_threads
-from liveri.serve.artifacts import TENSORFLOW, load_artifact
 from liveri.serve.batching import (
     BatchingConfig,
     BatchScheduler,
@@ -46,9 +49,11 @@ from liveri.serve.grpc_service import (
     add_servicer,
 )
 from liveri.serve.httpd import HttpServer
-from liveri.serve.loader import Servable, load_saved_model
+from liveri.serve.loader import Servable
+from liveri.serve.loaders import loader_for
 from liveri.serve.manager import ServableManager
 from liveri.serve.metrics import ServingMetrics
+from liveri.serve.options import ServerOptions
 from liveri.serve.rest import RestApi
 from liveri.serve.source import ModelSpec
 from liveri.serve.warmup import run_warmup
@@ -68,82 +73,24 @@ SERVICE_NAMES = (
     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
     reflection.SERVICE_NAME,
 )
-GRPC_WORKERS = 64
 MAX_MESSAGE_BYTES = 1 << 30
 # Beyond this many RPCs in the server, new ones get RESOURCE_EXHAUSTED: memory stays bounded.
 MAX_CONCURRENT_RPCS = 2048
 
 
-def parse_channel_arguments(text: str) -> list[tuple[str, Any]]:
-    """`--grpc_channel_arguments` ("key=value,key=value") as gRPC options, ints where numeric."""
-    options: list[tuple[str, Any]] = []
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
-        options.append((key.strip(), int(value) if value.strip().lstrip("-").isdigit()
-                        else value.strip()))
-    return options
-
-
 class ModelServer:
     """A TF Serving compatible model server; see the module docstring for usage."""
 
-    def __init__(
-        self,
-        model_repo: str | None = None,
-        *,
-        model_config_file: str | None = None,
-        model_config: model_server_config_pb2.ModelServerConfig | None = None,
-        model_name: str | None = None,
-        model_base_path: str | None = None,
-        host: str = "127.0.0.1",
-        port: int | None = 8500,
-        rest_api_port: int | None = 8501,
-        metrics_port: int | None = 8502,
-        enable_batching: bool = False,
-        batching_parameters_file: str | None = None,
-        file_system_poll_wait_seconds: float = 1.0,
-        model_config_file_poll_wait_seconds: float = 0.0,
-        grpc_socket_path: str | None = None,
-        grpc_channel_arguments: str = "",
-        monitoring_config_file: str | None = None,
-        prefer_tflite_model: bool = False,
-        rest_api_timeout_in_ms: int = 30000,
-        rest_api_num_threads: int = 0,
-        grpc_workers: int = GRPC_WORKERS,
-        tensorflow_intra_op_parallelism: int = 0,
-        tensorflow_inter_op_parallelism: int = 0,
-    ) -> None:
-        self._model_repo = model_repo
-        self._model_config_file = model_config_file
-        self._model_config = model_config
-        self._model_name = model_name
-        self._model_base_path = model_base_path
-        self._host = host
-        self._port = port
-        self._rest_port_wanted = rest_api_port
-        self._metrics_port_wanted = metrics_port
-        self._enable_batching = enable_batching or bool(batching_parameters_file)
-        self._batching_file = batching_parameters_file
-        self._fs_poll = file_system_poll_wait_seconds
-        self._config_poll = model_config_file_poll_wait_seconds
-        self._socket_path = grpc_socket_path
-        self._channel_args = parse_channel_arguments(grpc_channel_arguments)
-        self._monitoring = (config_lib.read_monitoring_config(monitoring_config_file)
-                            if monitoring_config_file else config_lib.MonitoringConfig())
-        self._prefer_tflite = prefer_tflite_model
-        self._rest_timeout = rest_api_timeout_in_ms / 1000 if rest_api_timeout_in_ms > 0 else None
-        # TF Serving's default: four REST workers per core.
-        self._rest_workers = rest_api_num_threads or 4 * len(os.sched_getaffinity(0))
-        self._grpc_workers = grpc_workers
-        self._tf_parallelism = (tensorflow_intra_op_parallelism, tensorflow_inter_op_parallelism)
-
+    def __init__(self, model_repo: str | None = None, **options: Any) -> None:
+        """`options`: the fields of `ServerOptions` (TF Serving's flags)."""
+        self.options = ServerOptions(model_repo=model_repo, **options)
+        self.source = self.options.source()
         self.metrics = ServingMetrics()
-        self._batching_text = (read_batching_parameters_text(batching_parameters_file)
-                               if batching_parameters_file else None)
+        batching_file = self.options.batching_parameters_file
+        self._batching_text = (read_batching_parameters_text(batching_file)
+                               if batching_file else None)
         self._batching = BatchingConfig(
-            parse_batching_parameters(self._batching_text, batching_parameters_file)
+            parse_batching_parameters(self._batching_text, batching_file)
             if self._batching_text is not None else None)
         self._health = health.aio.HealthServicer()
         self.manager = ServableManager(self._load, self._on_availability)
@@ -156,39 +103,19 @@ class ModelServer:
         self._metrics_http: HttpServer | None = None
         self._stop = threading.Event()
         self._pollers: list[threading.Thread] = []
-        self._config_text: str | None = None
         self.grpc_port: int | None = None
         self.rest_port: int | None = None
         self.metrics_port: int | None = None
 
     # -- models ---------------------------------------------------------------------------------
 
-    def _specs(self) -> list[ModelSpec]:
-        """The models to serve, from whichever source of configuration was given."""
-        if self._model_config is not None:
-            return config_lib.specs_from_config(self._model_config)
-        if self._model_config_file:
-            proto = config_lib.read_model_config_file(self._model_config_file)
-            return config_lib.specs_from_config(
-                proto, os.path.dirname(os.path.abspath(self._model_config_file)))
-        if self._model_base_path:
-            name = self._model_name or "default"
-            return config_lib.specs_from_config(
-                config_lib.single_model_config(name, self._model_base_path))
-        if self._model_repo:
-            if not os.path.isdir(self._model_repo):
-                raise UsageError(f"--model_repo {self._model_repo} is not a directory; expected "
-                                 "REPO/MODEL/VERSION/saved_model.pb")
-            return config_lib.specs_from_config(config_lib.repo_config(self._model_repo))
-        raise UsageError("no models to serve: pass --model_repo REPO, --model_config_file FILE "
-                         "or --model_name NAME --model_base_path PATH")
-
     def _load(self, spec: ModelSpec, version: int, path: str) -> Servable:
         """Load, attach batching, warm up: a version is only served once all three succeed."""
         started = time.perf_counter()
         try:
-            servable = self._load_backend(spec, version, path)
-            if self._enable_batching:
+            load = loader_for(spec, path, self.options.prefer_tflite_model)
+            servable = load(spec.name, version, path)
+            if self.options.enable_batching:
                 for signature in servable.signatures.values():
                     scheduler = BatchScheduler(
                         signature.run_direct, self._batching,
@@ -211,17 +138,6 @@ class ModelServer:
             log.info("Warmed up %s version %d with %d requests", spec.name, version, count)
         return servable
 
-    def _load_backend(self, spec: ModelSpec, version: int, path: str) -> Servable:
-        if spec.platform not in ("", TENSORFLOW):
-            return load_artifact(spec.name, version, path, spec.platform)
-        if self._prefer_tflite:
-            from liveri.serve.tflite import find_tflite_model, load_tflite
-
-            tflite_path = find_tflite_model(path)
-            if tflite_path:
-                return load_tflite(spec.name, version, path, tflite_path)
-        return load_saved_model(spec.name, version, path)
-
     def _on_availability(self, name: str, available: bool) -> None:
         status = (health_pb2.HealthCheckResponse.SERVING if available
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -229,11 +145,7 @@ class ModelServer:
 
     def reload_config(self, proto: model_server_config_pb2.ModelServerConfig) -> None:
         """Apply a new ModelServerConfig now (HandleReloadConfigRequest): load, swap, unload."""
-        specs = config_lib.specs_from_config(proto)
-        for spec in specs:
-            if not os.path.isdir(spec.base_path):
-                raise UsageError(f"model {spec.name}: base_path {spec.base_path} does not exist")
-        self._model_config = proto
+        specs = self.source.replace(proto)
         self.manager.set_specs(specs)
         self.manager.reconcile()
         self._sync_health(specs)
@@ -246,11 +158,13 @@ class ModelServer:
 
     def start(self) -> ModelServer:
         """Load and warm every model, then open the ports. UsageError when nothing can be served."""
-        specs = self._specs()
+        o = self.options
+        specs = self.source.specs()
         if not specs:
-            raise UsageError(f"no models found in {self._model_repo or self._model_config_file}: "
+            raise UsageError(f"no models found in {o.model_repo or o.model_config_file}: "
                              "expected REPO/MODEL/VERSION/saved_model.pb with VERSION all digits")
-        tf_threads.set_parallelism(*self._tf_parallelism)
+        tf_threads.set_parallelism(o.tensorflow_intra_op_parallelism,
+                                   o.tensorflow_inter_op_parallelism)
         self._start_loop()
         self.manager.set_specs(specs)
         self.manager.reconcile()
@@ -269,18 +183,17 @@ class ModelServer:
         self._sync_health(specs)
         try:
             self._start_grpc()
-            if self._rest_port_wanted is not None:
+            if o.rest_api_port is not None:
                 routes = {}
-                if self._monitoring.prometheus_enabled:
-                    routes[self._monitoring.prometheus_path] = self._metrics_response
-                api = RestApi(self._dispatcher, self._rest_timeout, routes)
-                self._rest = HttpServer(self._host, self._rest_port_wanted, api.handle, "REST",
-                                        workers=self._rest_workers,
-                                        queue_timeout=self._rest_timeout)
+                if o.monitoring.prometheus_enabled:
+                    routes[o.monitoring.prometheus_path] = self._metrics_response
+                api = RestApi(self._dispatcher, o.rest_timeout, routes)
+                self._rest = HttpServer(o.host, o.rest_api_port, api.handle, "REST",
+                                        workers=o.rest_workers, queue_timeout=o.rest_timeout)
                 self.rest_port = self._rest.port
-            if self._metrics_port_wanted is not None:
-                self._metrics_http = HttpServer(self._host, self._metrics_port_wanted,
-                                                self._metrics_route, "metrics")
+            if o.metrics_port is not None:
+                self._metrics_http = HttpServer(o.host, o.metrics_port, self._metrics_route,
+                                                "metrics")
                 self.metrics_port = self._metrics_http.port
         except Exception:
             self.stop()
@@ -288,7 +201,7 @@ class ModelServer:
         self._on_loop(self._health.set("", health_pb2.HealthCheckResponse.SERVING))
         self._start_pollers()
         log.info("Serving %s: gRPC on %s:%s%s%s", ", ".join(self.manager.model_names()),
-                 self._host, self.grpc_port,
+                 o.host, self.grpc_port,
                  f", REST on port {self.rest_port}" if self.rest_port else "",
                  f", metrics on port {self.metrics_port}" if self.metrics_port else "")
         return self
@@ -319,7 +232,7 @@ class ModelServer:
         self._loop = self._loop_thread = None
 
     def _start_grpc(self) -> None:
-        self._executor = futures.ThreadPoolExecutor(self._grpc_workers,
+        self._executor = futures.ThreadPoolExecutor(self.options.grpc_workers,
                                                     thread_name_prefix="liveri-grpc")
         self._grpc = self._on_loop(self._open_grpc(self._executor))
 
@@ -329,7 +242,7 @@ class ModelServer:
         options = dict([("grpc.so_reuseport", 0),
                         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
-        options.update(self._channel_args)
+        options.update(self.options.channel_args)
         server = grpc.aio.server(executor, options=list(options.items()),
                                  maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
         add_servicer(server, PredictionServicer(self._dispatcher, executor),
@@ -338,11 +251,12 @@ class ModelServer:
                      model_service_pb2.DESCRIPTOR.services_by_name["ModelService"])
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(SERVICE_NAMES, server)
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        if self._port is not None:
-            self.grpc_port = self._bind(server, f"{host}:{self._port}")
-        if self._socket_path:
-            self._bind(server, f"unix:{self._socket_path}")
+        o = self.options
+        host = f"[{o.host}]" if ":" in o.host else o.host
+        if o.port is not None:
+            self.grpc_port = self._bind(server, f"{host}:{o.port}")
+        if o.grpc_socket_path:
+            self._bind(server, f"unix:{o.grpc_socket_path}")
         await server.start()
         return server
 
@@ -368,10 +282,12 @@ class ModelServer:
     # -- polling --------------------------------------------------------------------------------
 
     def _start_pollers(self) -> None:
-        if self._fs_poll and self._fs_poll > 0:
-            self._pollers.append(self._every(self._fs_poll, self._poll_files, "fs-poll"))
-        if self._model_config_file and self._config_poll and self._config_poll > 0:
-            self._pollers.append(self._every(self._config_poll, self._poll_config, "config-poll"))
+        fs_poll = self.options.file_system_poll_wait_seconds
+        config_poll = self.options.model_config_file_poll_wait_seconds
+        if fs_poll and fs_poll > 0:
+            self._pollers.append(self._every(fs_poll, self._poll_files, "fs-poll"))
+        if self.options.model_config_file and config_poll and config_poll > 0:
+            self._pollers.append(self._every(config_poll, self._poll_config, "config-poll"))
 
     def _every(self, seconds: float, fn: Any, name: str) -> threading.Thread:
         def loop() -> None:
@@ -387,10 +303,8 @@ class ModelServer:
 
     def _poll_files(self) -> None:
         """New versions (and, for a repository, new model folders) and a changed batching file."""
-        if self._model_repo and self._model_config is None and not self._model_config_file \
-                and not self._model_base_path:
-            specs = self._specs()
-            self.manager.set_specs(specs)
+        if self.source.rescans_repo:
+            self.manager.set_specs(self.source.specs())
         self.manager.reconcile()
         self._sync_health([ModelSpec(n, "") for n in self.manager.model_names()])
         self._poll_batching_file()
@@ -398,27 +312,23 @@ class ModelServer:
     def _poll_batching_file(self) -> None:
         # By content, not mtime: a rewrite read half-done is read again, whole, at the next poll
         # (it may keep the mtime of the half-done read).
-        if not self._batching_file:
+        batching_file = self.options.batching_parameters_file
+        if not batching_file:
             return
         try:
-            text = read_batching_parameters_text(self._batching_file)
+            text = read_batching_parameters_text(batching_file)
         except UsageError:
             return  # gone or unreadable for now: the options in force stay
         if text == self._batching_text:
             return
-        self._batching.options = parse_batching_parameters(text, self._batching_file)
+        self._batching.options = parse_batching_parameters(text, batching_file)
         self._batching_text = text  # only once it parsed: a bad file is retried at each poll
-        log.info("Batching parameters reloaded from %s", self._batching_file)
+        log.info("Batching parameters reloaded from %s", batching_file)
 
     def _poll_config(self) -> None:
-        with open(self._model_config_file) as f:  # type: ignore[arg-type]
-            text = f.read()
-        if text == self._config_text:
+        specs = self.source.changed_config()
+        if specs is None:
             return
-        self._config_text = text
-        proto = config_lib.parse_model_config_text(text, self._model_config_file or "")
-        specs = config_lib.specs_from_config(
-            proto, os.path.dirname(os.path.abspath(self._model_config_file or "")))
         self.manager.set_specs(specs)
         self.manager.reconcile()
         self._sync_health(specs)
