@@ -1,6 +1,6 @@
 """Plain named tensors, for models Liveri did not train: features are the signature's inputs as
-given, the answer is the outputs as computed. An output that looks like class scores (float
-[N, C], C >= 2) is compared by its argmax; others by their values."""
+given, the answer is the outputs as computed. Parity of such a version compares outputs within a
+tolerance (`liveri.export.foreign`), not answers, so this kind has no agreement key."""
 
 from __future__ import annotations
 
@@ -68,19 +68,6 @@ class Tensors(Kind):
     def serving_outputs(self, answers: list[dict[str, Any]],
                         names: Sequence[str]) -> dict[str, np.ndarray]:
         return {n: np.array([a[n] for a in answers]) for n in names}
-
-    def agreement_key(self, answer: dict[str, Any]) -> Any:
-        """Class-score outputs by their argmax; other outputs by their values to 3 decimals."""
-        key = []
-        for name, value in answer.items():
-            v = np.asarray(value)
-            if v.ndim == 1 and v.dtype.kind == "f" and len(v) >= 2:
-                key.append((name, int(np.argmax(v))))
-            elif v.dtype.kind == "f":
-                key.append((name, tuple(np.round(v.reshape(-1), 3).tolist())))
-            else:
-                key.append((name, tuple(v.reshape(-1).tolist())))
-        return tuple(key)
 
     def expects(self) -> str:
         return "; ".join(f"{n}: {self._describe(n)}" for n in self.inputs)
