@@ -49,10 +49,10 @@ from liveri import layout
 from liveri.artifact import formats as formats_lib
 from liveri.artifact import manifest
 from liveri.artifact.manifest import Artifact, Manifest, Skipped, Tensor
+from liveri.artifact.runner import open_model
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json
 from liveri.lazy import tf
-from liveri.runtimes import OnnxModel, TfliteModel
 
 GENERATED_EXAMPLES = 8  # examples made up for numeric inputs when --examples is not given
 CHUNK = 64  # examples per runtime call
@@ -566,13 +566,8 @@ def _artifact_metrics(tmp: Path, entry: Artifact, examples: dict[str, np.ndarray
                       reference: dict[str, np.ndarray], inputs: list[Spec],
                       outputs: list[Spec], step: int) -> dict[str, Any]:
     """Run `entry` in its runtime on the examples; its parity against the reference."""
-    path = tmp / entry.path
-    if formats_lib.get(entry.format).runtime == formats_lib.ONNXRUNTIME:
-        model: Any = OnnxModel(path)
-        in_names, out_names = model.input_names, model.output_names
-    else:
-        model = TfliteModel(path)
-        in_names, out_names = list(model.inputs), list(model.outputs)
+    model, input_dtypes = open_model(tmp, entry)
+    in_names, out_names = list(input_dtypes), list(model.output_names)
     in_map, in_how = match_names([s.name for s in inputs], in_names)
     out_map, out_how = match_names([s.name for s in outputs], out_names)
     entry.notes["input_names"] = in_how if in_how == "by name" else {"how": in_how,

@@ -28,6 +28,7 @@ class TfliteModel:
         self.outputs = self.runner.get_output_details()
         # What a caller feeds: float where the model quantizes a float input itself.
         self.input_dtypes = {name: _fed_dtype(d) for name, d in self.inputs.items()}
+        self.output_names = list(self.outputs)
 
     def __call__(self, **features: np.ndarray) -> dict[str, np.ndarray]:
         feed = {}

@@ -17,7 +17,9 @@ from liveri.serve.loader import DEFAULT_SIGNATURE, PREDICT_METHOD, Servable, Sig
 from liveri.serve.tensors import NUMPY_DTYPES
 from tensorflow.core.protobuf import meta_graph_pb2
 
-CANDIDATES = ("model.tflite", os.path.join("liveri", "model_float.tflite"))
+from liveri.artifact import formats
+
+CANDIDATES = ("model.tflite", formats.get("tflite_float").file)
 _ENUM_BY_NUMPY = {dtype: enum for enum, dtype in NUMPY_DTYPES.items()}
 
 
