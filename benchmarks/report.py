@@ -94,12 +94,12 @@ def _card_lines(card: dict[str, Any]) -> list[str]:
         f"- **Provenance**: {provenance}",
         f"- **Intended use**: {card['intended_use']}",
         "",
-        f"| artifact | {main} | agreement with trained model | max abs score diff | bytes |",
+        f"| artifact | {main} | agreement with the reference | max abs score diff | bytes |",
         "|---|---|---|---|---|",
     ]
     for fmt, m in card["metrics_per_artifact"].items():
         lines.append(f"| {fmt} | {_num(m.get(main))} | {_num(m.get('agreement'))} | "
-                     f"{_num(m.get('max_abs_score_diff'))} | "
+                     f"{_num(m.get('max_abs_score_diff', m.get('max_abs_error')))} | "
                      f"{card['sizes_bytes'].get(fmt, '')} |")
     lines += ["", "**Limits**", ""] + [f"- {line}" for line in card["limits"]]
     return lines

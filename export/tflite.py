@@ -14,8 +14,6 @@ import numpy as np
 
 from liveri.lazy import tf
 
-TFLITE_FORMATS = ("tflite_float", "tflite_dynamic", "tflite_int8", "tflite_fp16")
-
 
 def convert(saved_model_dir: str, fmt: str, signature: str,
             calibration: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
@@ -44,7 +42,8 @@ def convert(saved_model_dir: str, fmt: str, signature: str,
         c.target_spec.supported_types = [tf.float16]
         return c.convert(), notes
     if fmt != "tflite_int8":
-        raise ValueError(f"format: expected one of {TFLITE_FORMATS}, got {fmt!r}")
+        raise ValueError(f"format: expected one of tflite_float, tflite_dynamic, tflite_int8 or "
+                         f"tflite_fp16, got {fmt!r}")
     if calibration is None:
         raise ValueError("tflite_int8 needs calibration examples")
     c.optimizations = [tf.lite.Optimize.DEFAULT]

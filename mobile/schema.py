@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from liveri.artifact import manifest
+
 SCHEMA = "liveri.bundle/1"
 BUNDLE_JSON = "bundle.json"
 MODEL_FILE = "model.tflite"
 # Manifest keys naming side files (labels, vocab) that the post- or pre-processing reads.
-SIDE_FILE_KEYS = ("labels_file", "vocab_file")
+SIDE_FILE_KEYS = manifest.SIDE_FILE_KEYS
 # The raw input each preprocessing kind starts from (log-mels are computed from audio samples).
 RAW_INPUT_KIND = {"image": "image", "text": "text", "log_mel": "audio"}
 

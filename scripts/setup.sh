@@ -14,6 +14,16 @@ fi
 # dpkg, and apt-get update runs only when one is missing): English prose from fortunes and
 # fortunes-min, spoken by espeak-ng and resampled and noised by sox. LIVERI_DEB_PACKAGES adds more.
 DEB_PACKAGES=(fortunes fortunes-min espeak-ng sox ${LIVERI_DEB_PACKAGES:-})
+# English -> German message pairs: the German gettext catalogues of these packages, pinned in
+# train/input/gettext_corpus.py (DEB_PACKAGES there; a test holds the two lists equal). Debian 12
+# names; a stock machine of this project's image already has them all.
+GETTEXT_PACKAGES=(git coreutils dpkg libdpkg-perl apt libapt-pkg6.0 python-apt-common libc-l10n
+  gnupg-l10n postgresql-15 postgresql-client-15 libpq5 bash grep sed tar findutils diffutils make
+  binutils-common wget procps psmisc login man-db gettext krb5-locales libgnutls30 libelf1
+  xz-utils adduser systemd libpam-runtime libglib2.0-data packagekit appstream
+  software-properties-common libavahi-common-data libgstreamer1.0-0 libgtk2.0-common
+  libgdk-pixbuf2.0-common at-spi2-common gsettings-desktop-schemas)
+DEB_PACKAGES+=("${GETTEXT_PACKAGES[@]}")
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

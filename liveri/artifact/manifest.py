@@ -26,6 +26,8 @@ from liveri import layout
 from liveri.fileio import atomic_write_json
 
 SCHEMA = "liveri.manifest/1"
+# Manifest fields naming side files (labels, vocab) a version's kind reads.
+SIDE_FILE_KEYS = ("labels_file", "vocab_file")
 
 
 class ManifestError(ValueError):

@@ -18,7 +18,7 @@ import numpy as np
 
 from liveri.artifact import formats, kinds
 from liveri.artifact import manifest as manifest_lib
-from liveri.artifact.kinds import Encoded, Kind, KindError
+from liveri.artifact.kinds import Encoded, InputError, Kind, KindError
 from liveri.artifact.manifest import Artifact, Manifest
 
 Model = Callable[..., dict[str, np.ndarray]]
@@ -45,8 +45,11 @@ class Runner:
 
     def feed(self, examples: Sequence[Any]) -> tuple[Encoded, dict[str, np.ndarray]]:
         """Encoded examples, and the arrays the model takes for them."""
-        encoded = self.kind.encode(examples)
-        given = self.kind.serving_inputs(examples) if self.takes_raw else encoded.features
+        try:
+            encoded = self.kind.encode(examples)
+            given = self.kind.serving_inputs(examples) if self.takes_raw else encoded.features
+        except InputError as e:
+            raise InputError(f"{e}; this model takes {self.kind.expects()}") from None
         if not self.takes_raw and self.kind.feature_names is None:
             given = {next(iter(self.inputs)): next(iter(given.values()))}
         return encoded, {name: np.asarray(given[name]).astype(dtype)
@@ -68,7 +71,7 @@ class Runner:
 def side_files(version_dir: str | Path, manifest: Manifest) -> dict[str, bytes]:
     """The labels and vocab files a version's kind reads, by manifest key."""
     found = {}
-    for key in ("labels_file", "vocab_file"):
+    for key in manifest_lib.SIDE_FILE_KEYS:
         rel_path = getattr(manifest, key)
         if rel_path:
             found[key] = (Path(version_dir) / rel_path).read_bytes()

@@ -49,11 +49,15 @@ def _serve(repo: Path) -> tuple[subprocess.Popen, int]:
         [sys.executable, "-m", "liveri.cli", "serve", "--model_repo", str(repo), "--port=0",
          f"--rest_api_port={free_port()}", f"--metrics_port={free_port()}"], cwd=ROOT,
         stderr=subprocess.PIPE, text=True)
-    for line in process.stderr:
-        if line.startswith("liveri serve: gRPC on"):
-            return process, int(re.search(r"REST on port (\d+)", line).group(1))
-    process.kill()
-    raise AssertionError("liveri serve did not report its ports")
+    try:
+        for line in process.stderr:
+            if line.startswith("liveri serve: gRPC on"):
+                return process, int(re.search(r"REST on port (\d+)", line).group(1))
+        raise AssertionError("liveri serve did not report its ports")
+    except BaseException:
+        process.kill()
+        process.wait(timeout=60)
+        raise
 
 
 def _rest_predict(port: int, model: str, instances: list) -> dict:

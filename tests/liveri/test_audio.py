@@ -90,13 +90,13 @@ def test_greedy_ctc_merges_repeats_only_between_blanks() -> None:
     (np.full(800, 300.0, np.float32), "expected finite samples in [-1, 1], got values up to "
                                       "300.0"),
 ])
-def test_preprocess_audio_names_what_is_wrong(waveform: np.ndarray, message: str) -> None:
+def test_speech_kind_names_what_is_wrong_with_a_waveform(waveform: np.ndarray, message: str) -> None:
     with pytest.raises(InputError) as refused:
         _speech(VOCAB).encode([waveform])
     assert str(refused.value) == f"waveform: {message}"
 
 
-def test_postprocess_ctc_reads_only_the_real_frames() -> None:
+def test_speech_kind_decodes_only_the_real_frames() -> None:
     vocab = VOCAB
     # Input frames: 9 real, 3 padded -> ceil(9 / 4) = 3 real output frames of 3.
     paddings = np.array([[0.0] * 9 + [1.0] * 3, [0.0] * 4 + [1.0] * 8], np.float32)

@@ -29,21 +29,20 @@ class Image(Kind):
 
     def encode(self, examples: Sequence[Any]) -> Encoded:
         """Pixels [N, H, W] (or a list of [H, W]) -> float features [N, H, W(, 1)]."""
-        x = np.asarray(examples)
+        x = _array(examples)
         if x.dtype.kind not in "uif":
             raise InputError(f"pixels: expected a numeric array of shape {list(self.shape)} (or "
                              f"a batch [N, {', '.join(map(str, self.shape))}]), got dtype "
-                             f"{x.dtype}; this model takes {self.expects()}")
+                             f"{x.dtype}")
         if x.shape[1:] != self.shape:
             raise InputError(f"pixels: expected shape {list(self.shape)} or [N, "
-                             f"{', '.join(map(str, self.shape))}], got {list(x.shape[1:])}; "
-                             f"this model takes {self.expects()}")
+                             f"{', '.join(map(str, self.shape))}], got {list(x.shape[1:])}")
         x = x.astype(np.float32) * self.scale
         x = x[..., None] if self.pre.get("add_channel_axis") else x
         return Encoded({"features": x}, len(x))
 
     def batch_of_one(self, x: Any) -> list[Any]:
-        x = np.asarray(x)
+        x = _array(x)
         return list(x) if x.ndim == len(self.shape) + 1 else [x]
 
     def decode(self, encoded: Encoded, outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -85,3 +84,11 @@ class Image(Kind):
         if "range" in self.raw:
             parts.append(f"values {self.raw['range'][0]}..{self.raw['range'][1]}")
         return ", ".join(parts)
+
+
+def _array(x: Any) -> np.ndarray:
+    """`x` as one numpy array; ragged nesting is bad input, not a crash."""
+    try:
+        return np.asarray(x)
+    except ValueError as e:
+        raise InputError(f"pixels: not a rectangular array ({e})") from None

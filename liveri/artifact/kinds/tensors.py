@@ -32,13 +32,24 @@ class Tensors(Kind):
         rows = [self._named(x) for x in examples]
         features = {}
         for name, spec in self.inputs.items():
-            values = [r[name] for r in rows]
+            values = [self._checked(name, r[name]) for r in rows]
             try:
                 features[name] = np.stack(values).astype(spec["dtype"])
             except (ValueError, TypeError) as e:
-                raise InputError(f"input {name!r}: cannot batch as {spec['dtype']} {e}; "
+                raise InputError(f"input {name!r}: cannot batch as {spec['dtype']} ({e}); "
                                  f"expected {self._describe(name)}") from None
         return Encoded(features, len(rows))
+
+    def _checked(self, name: str, value: np.ndarray) -> np.ndarray:
+        """One example of input `name`, its shape checked against the signature's (less the
+        batch axis; None dims take any size)."""
+        shape = self.inputs[name]["shape"]
+        want = list(shape[1:]) if shape else None
+        if want is not None and (value.ndim != len(want) or any(
+                w is not None and w >= 0 and w != g for w, g in zip(want, value.shape))):
+            raise InputError(f"input {name!r}: one example has shape {list(value.shape)}; "
+                             f"expected {want} (the signature's {shape} less the batch axis)")
+        return value
 
     def _named(self, x: Any) -> dict[str, Any]:
         if not isinstance(x, Mapping):
@@ -48,7 +59,10 @@ class Tensors(Kind):
         missing = [n for n in self.inputs if n not in x]
         if missing:
             raise InputError(f"missing input {missing[0]!r}; expected {list(self.inputs)}")
-        return {n: np.asarray(x[n]) for n in self.inputs}
+        try:
+            return {n: np.asarray(x[n]) for n in self.inputs}
+        except ValueError as e:
+            raise InputError(f"not a rectangular array ({e})") from None
 
     def _describe(self, name: str) -> str:
         spec = self.inputs[name]
