@@ -5,11 +5,16 @@ tokens <pad>=0, <s>=1, </s>=2, <unk>=3. Training builds the file; export and the
 the same file, so the same text gives the same ids on a device as in the SavedModel's graph
 (`liveri.train.input.tokenizers` holds the in-graph twin, built from the patterns defined here).
 
-Both tokenizers first normalize whitespace (runs of ASCII whitespace and control characters become
+The tokenizers first normalize whitespace (runs of ASCII whitespace and control characters become
 one space, none at the ends), then cut the text into pieces and look each piece up:
 - `CharTokenizer`: a piece per character, a space written `▁`.
 - `WordTokenizer`: a piece per word (letters and digits, inner apostrophes) or per other
   character; a space before a piece joins it as a leading `▁`, so decoding is exact.
+- `SubwordTokenizer`: the text with `▁` for every space and one in front (as sentencepiece
+  writes it), cut greedily into the longest vocab piece at each position (one character where
+  none fits). Its vocab is learned by sentencepiece (training only); the cut is this greedy
+  longest match because stock TensorFlow ops can run it too (one RE2 alternation, longest piece
+  first), so the SavedModel needs no custom op.
 A piece not in the vocab is spelled with the vocab's characters (a word vocab holds every training
 character), and only a character still unknown maps to <unk>. Only Python's `re` is used, with
 patterns that mean the same in TensorFlow's RE2.
@@ -131,4 +136,36 @@ class WordTokenizer(Tokenizer):
     pieces = staticmethod(word_pieces)
 
 
-TOKENIZERS: dict[str, type[Tokenizer]] = {"char": CharTokenizer, "word": WordTokenizer}
+class SubwordTokenizer(Tokenizer):
+    """Subword pieces learned by sentencepiece, cut by greedy longest match (module docstring);
+    a piece's characters are in the vocab, so only unseen characters are <unk>."""
+
+    def __init__(self, vocab: list[str]) -> None:
+        super().__init__(vocab)
+        self.multi_char = sorted((t for t in vocab[len(SPECIALS):] if len(t) > 1),
+                                 key=lambda t: (-len(t), t))
+        self._known = set(self.multi_char)
+        self._longest = max((len(t) for t in self.multi_char), default=1)
+
+    def pieces(self, text: str) -> list[str]:  # type: ignore[override]
+        marked = subword_text(text)
+        out, i = [], 0
+        while i < len(marked):
+            for size in range(min(self._longest, len(marked) - i), 1, -1):
+                if marked[i:i + size] in self._known:
+                    break
+            else:
+                size = 1
+            out.append(marked[i:i + size])
+            i += size
+        return out
+
+
+def subword_text(text: str) -> str:
+    """Normalized text as the subword vocab spells it: `▁` for each space and one in front."""
+    normalized = normalize(text)
+    return SPACE + normalized.replace(" ", SPACE) if normalized else ""
+
+
+TOKENIZERS: dict[str, type[Tokenizer]] = {"char": CharTokenizer, "word": WordTokenizer,
+                                          "subword": SubwordTokenizer}
