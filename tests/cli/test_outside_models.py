@@ -155,6 +155,16 @@ def test_bad_input_exits_2_naming_what_was_expected(sources, tmp_path):
     r = liveri("export", *sources["half_plus_two"][:2], "--examples", str(wrong),
                "--model_repo", repo, "--name", "x", check=False)
     assert r.returncode == 2 and "takes inputs x" in r.stderr and "unexpected z" in r.stderr
+    misshapen = tmp_path / "misshapen.npz"
+    np.savez(misshapen, x=np.zeros((4, 2), np.float32))
+    r = liveri("export", *sources["half_plus_two"][:2], "--examples", str(misshapen),
+               "--model_repo", repo, "--name", "x", check=False)
+    assert r.returncode == 2 and "float32 [None, 1]" in r.stderr and "[4, 2]" in r.stderr
+    words = tmp_path / "words.npz"
+    np.savez(words, x=np.array([["a"], ["b"]]))
+    r = liveri("export", *sources["half_plus_two"][:2], "--examples", str(words),
+               "--model_repo", repo, "--name", "x", check=False)
+    assert r.returncode == 2 and "input 'x' expects float32 [None, 1]; got <U1" in r.stderr
     r = liveri("export", *sources["half_plus_two"][:2], "--model_repo", repo, "--name", "x",
                "--set", "train.max_steps=3", check=False)
     assert r.returncode == 2 and "release.KEY=VALUE" in r.stderr
