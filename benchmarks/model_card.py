@@ -42,8 +42,7 @@ def model_card(experiment: str, params: Params, logdir: Path, manifest: Manifest
         "higher_is_better": manifest.higher_is_better,
         "eval_metrics": train_metrics,
         "metrics_per_artifact": manifest.metrics,
-        "sizes_bytes": {a.format: (bench or {}).get("formats", {}).get(a.format, {}).get(
-            "bytes", a.bytes) for a in manifest.artifacts},
+        "sizes_bytes": _sizes(manifest, bench),
         "intended_use": (
             f"Answers {', '.join(o.name for o in manifest.artifact('saved_model').outputs)} for {raw.get('name', '?')} "
             f"({raw.get('dtype', '?')}, shape {raw.get('shape', '?')}, values in "
@@ -86,6 +85,13 @@ def _limits(manifest: Manifest, bench: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _sizes(manifest: Manifest, bench: dict[str, Any] | None) -> dict[str, int]:
+    """Each artifact's bytes as the bench measured them (a SavedModel with its variables), else
+    as the manifest lists them."""
+    measured = (bench or {}).get("formats", {})
+    return {a.format: measured.get(a.format, {}).get("bytes", a.bytes) for a in manifest.artifacts}
+
+
 def _first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n")[0]
 
@@ -115,8 +121,7 @@ def foreign_model_card(manifest: Manifest, bench: dict[str, Any] | None) -> dict
         "higher_is_better": manifest.higher_is_better,
         "eval_metrics": {},
         "metrics_per_artifact": manifest.metrics,
-        "sizes_bytes": {a.format: (bench or {}).get("formats", {}).get(a.format, {}).get(
-            "bytes", a.bytes) for a in manifest.artifacts},
+        "sizes_bytes": _sizes(manifest, bench),
         "intended_use": (
             f"Answers {', '.join(o.name for o in saved_model.outputs)} for "
             f"{', '.join(f'{t.name} ({t.dtype} {t.shape})' for t in saved_model.inputs)}, as "

@@ -7,6 +7,7 @@ processes are removed by the next export.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,17 @@ def export(params: Params, logdir: str | Path, model_repo: str | Path, name: str
     test = inp.Examples("test")
     if p.parity_examples:
         test = {k: v[: p.parity_examples] for k, v in test.items()}
+    with staging(model_repo, name) as (model_dir, tmp):
+        version = _write_version(params, task, step, checkpoint, tmp, name, formats, inp, test,
+                                 logdir)
+        return _publish(tmp, model_dir, version)
+
+
+@contextlib.contextmanager
+def staging(model_repo: str | Path, name: str) -> Iterator[tuple[Path, Path]]:
+    """(the model's folder, a temporary folder inside it to write a version into). Leftovers of
+    dead exports are removed first; the temporary folder is removed on the way out unless
+    `_publish` renamed it into a version."""
     model_dir = Path(model_repo) / name
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -98,9 +111,7 @@ def export(params: Params, logdir: str | Path, model_repo: str | Path, name: str
     _clean_leftovers(model_dir)
     tmp = model_dir / f"{layout.TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        version_dir = _write_version(params, task, step, checkpoint, tmp, name, formats, inp,
-                                     test, logdir)
-        return _publish(tmp, model_dir, version_dir)
+        yield model_dir, tmp
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -235,12 +246,9 @@ def tflite_entry(tmp: Path, fmt: str, signature: str, content: bytes,
                     [Tensor(**t) for t in outputs], *_checked_file(tmp, rel_path), {}, notes)
 
 
-def saved_model_entry(tmp: Path, fn: Any, signature: str, signature_keys: list[str]) -> Artifact:
-    """The SavedModel's entry: the specs of `fn`, its serving signature."""
-    inputs = [Tensor(s.name, s.dtype.name, s.shape.as_list())
-              for s in fn.structured_input_signature[1].values()]
-    outputs = [Tensor(k, s.dtype.name, s.shape.as_list())
-               for k, s in sorted(fn.structured_outputs.items())]
+def saved_model_entry(tmp: Path, signature: str, signature_keys: list[str],
+                      inputs: list[Tensor], outputs: list[Tensor]) -> Artifact:
+    """The SavedModel's entry: its serving `signature` and that signature's specs."""
     rel_path = formats_lib.get("saved_model").file
     return Artifact("saved_model", rel_path, signature, inputs, outputs,
                     *_checked_file(tmp, rel_path), {},
@@ -248,8 +256,12 @@ def saved_model_entry(tmp: Path, fn: Any, signature: str, signature_keys: list[s
 
 
 def _saved_model_entry(tmp: Path, signatures: dict[str, Any]) -> Artifact:
-    return saved_model_entry(tmp, signatures["serving_default"], "serving_default",
-                             list(signatures))
+    fn = signatures["serving_default"]
+    inputs = [Tensor(s.name, s.dtype.name, s.shape.as_list())
+              for s in fn.structured_input_signature[1].values()]
+    outputs = [Tensor(k, s.dtype.name, s.shape.as_list())
+               for k, s in sorted(fn.structured_outputs.items())]
+    return saved_model_entry(tmp, "serving_default", list(signatures), inputs, outputs)
 
 
 def onnx_entry(tmp: Path, opset: int, signature: str) -> Artifact:

@@ -20,11 +20,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import os
 import re
 import shutil
 import time
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,20 +32,21 @@ from typing import Any
 import numpy as np
 from liveri.export import tflite
 from liveri.export.exporter import (
-    _clean_leftovers,
     _log,
     _publish,
     now,
     onnx_entry,
+    saved_model_entry,
     source_commit,
+    staging,
     tflite_entry,
 )
+from liveri.export.parity import CHUNK
 from liveri.export.warmup import write_warmup
 from liveri.train.export_params import ExportParams
 
 from liveri import layout
 from liveri.artifact import formats as formats_lib
-from liveri.artifact import manifest
 from liveri.artifact.manifest import Artifact, Manifest, Skipped, Tensor
 from liveri.artifact.runner import open_model
 from liveri.errors import UsageError
@@ -55,7 +54,6 @@ from liveri.fileio import atomic_write_json
 from liveri.lazy import tf
 
 GENERATED_EXAMPLES = 8  # examples made up for numeric inputs when --examples is not given
-CHUNK = 64  # examples per runtime call
 RTOL, ATOL = 1e-3, 1e-5  # an element of a non-class output agrees within ATOL + RTOL * |ref|
 AGREEMENT_DOC = (
     "per output: class scores (float, [N, C] with C >= 2): fraction of examples whose argmax "
@@ -111,19 +109,10 @@ def export_foreign(*, saved_model: str | Path | None, keras: str | Path | None,
     model_dir = Path(model_repo) / name
     created = not model_dir.exists()
     try:
-        model_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--model_repo: cannot create {model_dir}: {e.strerror}") from None
-    _clean_leftovers(model_dir)
-    tmp = model_dir / f"{layout.TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        try:
+        with staging(model_repo, name) as (model_dir, tmp):
             version = _write_version(tmp, name, source, keras_model, origin, signature, wanted,
                                      skipped, examples, budgets)
             return _publish(tmp, model_dir, version)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         if created:  # leave no empty model folder behind a refused export
             with contextlib.suppress(OSError):
@@ -394,7 +383,7 @@ def _write_version(tmp: Path, name: str, source: Path, keras_model: Any, origin:
         _log(f"keeping the source's {layout.WARMUP_FILE} (no --examples given)")
     else:
         warm = {k: v[: defaults.warmup_requests * step] for k, v in examples.items()}
-        _write_warmup(tmp, name, signature, warm, step)
+        write_warmup(tmp, name, warm, signature, step)
     (tmp / layout.LIVERI_DIR).mkdir(exist_ok=True)
     timings["saved_model"] = time.perf_counter() - t0
     _log(f"saved_model written from {origin['kind']} {source} ({timings['saved_model']:.1f}s; "
@@ -412,7 +401,9 @@ def _write_version(tmp: Path, name: str, source: Path, keras_model: Any, origin:
     signature_keys = sorted(loaded.signatures)
     del loaded  # the reference is computed; the artifacts run in their own runtimes
 
-    saved = _saved_model_entry(tmp, signature, signature_keys, input_specs, output_specs)
+    # Specs named by the signature's keys (what a Predict request uses).
+    saved = saved_model_entry(tmp, signature, signature_keys,
+                              [s.tensor() for s in input_specs], [s.tensor() for s in output_specs])
     converted = _convert(tmp, wanted, signature, examples, input_specs, step,
                          defaults.onnx_opset, skipped, timings)
     t0 = time.perf_counter()
@@ -503,38 +494,6 @@ def _convert(tmp: Path, wanted: list[str], signature: str, examples: dict[str, n
         artifacts.append(entry)
         _log(f"{fmt} written ({timings[fmt]:.1f}s, {entry.bytes} bytes)")
     return artifacts
-
-
-def _saved_model_entry(tmp: Path, signature: str, signature_keys: list[str],
-                       inputs: list[Spec], outputs: list[Spec]) -> Artifact:
-    """Its entry, specs named by the signature's keys (what a Predict request uses)."""
-    path = tmp / formats_lib.get("saved_model").file
-    return Artifact("saved_model", formats_lib.get("saved_model").file, signature,
-                    [s.tensor() for s in inputs], [s.tensor() for s in outputs],
-                    manifest.sha256_file(path), path.stat().st_size, {},
-                    {"signatures": signature_keys, "select_tf_ops": False})
-
-
-def _write_warmup(tmp: Path, name: str, signature: str, inputs: dict[str, np.ndarray],
-                  step: int) -> None:
-    """`write_warmup` where it fits (serving_default, free batch); otherwise the same records
-    for `signature`, `step` examples a request."""
-    if signature == "serving_default" and step == 1:
-        write_warmup(tmp, name, inputs)
-        return
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
-
-    path = tmp / layout.WARMUP_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for i in range(0, len(next(iter(inputs.values()))), step):
-            request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=name, signature_name=signature))
-            for input_name, values in inputs.items():
-                request.inputs[input_name].CopyFrom(tf.make_tensor_proto(values[i:i + step]))
-            log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request))
-            writer.write(log.SerializeToString())
 
 
 # --- parity -----------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def compare(task: Any, kind: Kind, answers: list[Any], outputs: dict[str, np.nda
             raw: dict[str, np.ndarray]) -> dict[str, Any]:
     """The task metric of `answers`, their agreement with the trained model's, and the largest
     score difference."""
-    scores_name = kind.post.get("scores_output", "scores")
+    scores_name = kind.scores_output
     reference = reference_outputs[scores_name]
     scores = align(np.asarray(outputs[scores_name], np.float32), reference)
     agreement = float(np.mean([kind.agreement_key(a) == kind.agreement_key(b)

@@ -41,6 +41,7 @@ class Kind:
     def __init__(self, preprocessing: dict[str, Any], postprocessing: dict[str, Any],
                  files: Mapping[str, bytes]) -> None:
         self.pre, self.post = preprocessing, postprocessing
+        self.scores_output = postprocessing.get("scores_output", "scores")
 
     @property
     def feature_names(self) -> tuple[str, ...] | None:

@@ -23,7 +23,6 @@ class Image(Kind):
         self.raw = preprocessing["raw_input"]
         self.shape = tuple(self.raw["shape"])
         self.scale = np.float32(preprocessing["scale"])
-        self.scores_output = postprocessing.get("scores_output", "scores")
         labels = files.get("labels_file")
         self.labels = labels.decode().splitlines() if labels else []
 

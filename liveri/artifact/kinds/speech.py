@@ -34,7 +34,6 @@ class SpeechToText(Kind):
             raise KindError(f"vocab_file: not a usable vocab ({e})") from None
         self.table = audio.decoding_table(self.vocab)
         self.raw = preprocessing["raw_input"]
-        self.scores_output = postprocessing.get("scores_output", "scores")
         self.stride = int(postprocessing["time_stride"])
         self.blank_id = int(postprocessing["blank_id"])
 

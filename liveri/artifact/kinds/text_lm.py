@@ -24,7 +24,6 @@ class TextLm(Kind):
                  files: Mapping[str, bytes]) -> None:
         super().__init__(preprocessing, postprocessing, files)
         self.tokenizer = _text.tokenizer(preprocessing, files)
-        self.scores_output = postprocessing.get("scores_output", "scores")
 
     @property
     def feature_names(self) -> tuple[str, ...]:

@@ -26,7 +26,6 @@ class TextTagging(Kind):
         super().__init__(preprocessing, postprocessing, files)
         self.tokenizer = _text.tokenizer(preprocessing, files)
         self.marks = tuple(postprocessing.get("marks", MARKS))
-        self.scores_output = postprocessing.get("scores_output", "scores")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
