@@ -160,6 +160,11 @@ class SubwordTokenizer(Tokenizer):
             i += size
         return out
 
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of `ids` without the `▁` every subword text starts with."""
+        text = super().decode(ids)
+        return text[1:] if text.startswith(" ") else text
+
 
 def subword_text(text: str) -> str:
     """Normalized text as the subword vocab spells it: `▁` for each space and one in front."""

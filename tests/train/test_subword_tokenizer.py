@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from liveri.train.input.gettext_corpus import load_corpus
-from liveri.train.input.placeholders import protect, token
 from liveri.train.input.tokenizers import SubwordTokenizer
 
 from liveri import tokenization
+from liveri.placeholders import protect, token
 from liveri.tokenization import SPACE, UNK_ID
 
 SYMBOLS = [token(i) for i in range(10)]

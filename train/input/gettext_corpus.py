@@ -25,15 +25,15 @@ from typing import NamedTuple
 
 from liveri.train.input import data_cache
 from liveri.train.input.base_input import SPLITS
-from liveri.train.input.placeholders import (
+
+from liveri.errors import UsageError
+from liveri.fileio import atomic_write_json, atomic_write_text
+from liveri.placeholders import (
     PLACEHOLDER_RE,
     TOKEN_RE,
     placeholders,
     same_placeholders,
 )
-
-from liveri.errors import UsageError
-from liveri.fileio import atomic_write_json, atomic_write_text
 
 LOCALE_DIR = "/usr/share/locale"
 CORPUS_VERSION = 1

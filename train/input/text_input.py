@@ -1,9 +1,10 @@
-"""The shared pipeline of the text tasks: fortunes sentences -> ids -> length buckets.
+"""The shared pipeline of the text tasks: texts -> ids -> length buckets.
 
-A subclass says which texts its vocab is built from and how sentences become examples
-(`EncodeTf`, in-graph: the same tf.strings rules as the exported model's tokenization, checked
-against the numpy rules devices use). Sentences are encoded in batches, which is several times
-faster than one by one, once per pipeline: the encoded examples are cached in memory.
+`TokenizedInput` is the pipeline over any corpus; `TextInput` feeds it fortunes sentences. A
+subclass says which texts its vocab is built from and how texts become examples (`EncodeTf`,
+in-graph: the same tf.strings rules as the exported model's tokenization, checked against the
+numpy rules devices use). Texts are encoded in batches, which is several times faster than one
+by one, once per pipeline: the encoded examples are cached in memory.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from liveri.train.input import bucketing, tokenizers
-from liveri.train.input.base_input import SPLITS
+from liveri.train.input.base_input import SPLITS, BaseInput
 from liveri.train.input.fortunes import FortunesInput
 
 from liveri.errors import UsageError
@@ -24,8 +25,8 @@ from liveri.params import Params
 ENCODE_BATCH = 512
 
 
-class TextInput(FortunesInput):
-    """Fortunes sentences as tokenized, bucketed, padded batches."""
+class TokenizedInput(BaseInput):
+    """Texts of a corpus as tokenized, bucketed, padded batches."""
 
     VOCAB_NAME = "text"
 
@@ -51,17 +52,21 @@ class TextInput(FortunesInput):
 
     # -- vocab ---------------------------------------------------------------------------------
     def VocabPath(self) -> Path:
-        """The vocab file export and mobile ship; built from the training split on first use."""
+        """The vocab file export and mobile ship; built from the training split on first use,
+        beside the corpus (a subclass's `CorpusDir`)."""
         p = self.params
         path = self.CorpusDir() / f"vocab.{self.VOCAB_NAME}.{p.tokenizer}{p.vocab_size or ''}.txt"
         if not path.exists():
-            cls = tokenizers.TOKENIZERS[p.tokenizer]
-            cls.build(self.VocabTexts(), max_size=p.vocab_size).save(path)
+            self.BuildTokenizer().save(path)
         return path
+
+    def BuildTokenizer(self) -> tokenizers.Tokenizer:
+        cls = tokenizers.TOKENIZERS[self.params.tokenizer]
+        return cls.build(self.VocabTexts(), max_size=self.params.vocab_size)
 
     def VocabTexts(self) -> Iterable[str]:
         """The texts the vocab is built from: the training split only."""
-        return self.Sentences("train")
+        raise NotImplementedError
 
     def Tokenizer(self) -> tokenizers.Tokenizer:
         if self._tokenizer is None:
@@ -76,9 +81,13 @@ class TextInput(FortunesInput):
         """Sentences (strings [B]) -> the examples' tensors, each a RaggedTensor [B, (T), ...]."""
         raise NotImplementedError
 
+    def Texts(self, split: str) -> Any:
+        """What `EncodeTf` takes for the split's examples: strings [N] (or a tuple of them)."""
+        raise NotImplementedError
+
     def EncodedDataset(self, split: str) -> Any:
-        """The split's examples, one element per sentence, in the corpus order."""
-        texts = tf.data.Dataset.from_tensor_slices(tf.constant(self.Sentences(split), tf.string))
+        """The split's examples, one element per text, in the corpus order."""
+        texts = tf.data.Dataset.from_tensor_slices(self.Texts(split))
         encoded = texts.batch(ENCODE_BATCH).map(
             self.EncodeTf, num_parallel_calls=self.params.num_parallel_calls,
             deterministic=self.params.deterministic or None).unbatch()
@@ -109,6 +118,16 @@ class TextInput(FortunesInput):
         options = tf.data.Options()
         options.deterministic = p.deterministic
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class TextInput(TokenizedInput, FortunesInput):
+    """Fortunes sentences as tokenized, bucketed, padded batches."""
+
+    def VocabTexts(self) -> Iterable[str]:
+        return self.Sentences("train")
+
+    def Texts(self, split: str) -> Any:
+        return tf.constant(self.Sentences(split), tf.string)
 
 
 def with_markers(ids: Any) -> tuple[Any, Any, Any]:

@@ -36,16 +36,21 @@ class BeamSearch(BaseLayer):
         alpha = self.params.length_normalization
         return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
 
-    def FProp(self, step_fn: StepFn, cache: Any, batch_size: int) -> dict[str, Any]:
-        """Decode `batch_size` examples. `step_fn(ids [N], cache, step) -> (logits [N, V], cache)`
+    def FProp(self, step_fn: StepFn, cache: Any, batch_size: Any,
+              max_length: Any = None) -> dict[str, Any]:
+        """Decode `batch_size` examples, at most `max_length` positions (default and upper
+        bound: max_decode_length; a tensor lets each batch stop at a length its inputs allow,
+        and the cache must hold that many positions). `step_fn(ids [N], cache, step) -> (logits [N, V], cache)`
         with N = batch_size * beam_size; `cache` (a nest of tensors with the batch first) is
         tiled per beam and reordered as beams are chosen.
 
-        Returns ids [B, beam, max_decode_length] (0 after the end), lengths [B, beam] (with the
+        Returns ids [B, beam, max_length] (0 after the end), lengths [B, beam] (with the
         eos) and scores [B, beam], best first; hypotheses alive at the length limit compete as
         finished ones."""
         p = self.params
         beam, max_len = p.beam_size, p.max_decode_length
+        if max_length is not None:
+            max_len = tf.minimum(tf.cast(max_length, tf.int32), max_len)
         cache = tf.nest.map_structure(lambda x: tf.repeat(x, beam, axis=0), cache)
         batch_offsets = tf.range(batch_size)[:, tf.newaxis] * beam
 

@@ -19,11 +19,12 @@ from liveri.artifact.kinds.speech import SpeechToText
 from liveri.artifact.kinds.tensors import Tensors
 from liveri.artifact.kinds.text_lm import TextLm
 from liveri.artifact.kinds.text_tagging import TextTagging
+from liveri.artifact.kinds.text_to_text import TextToText
 
 __all__ = ["Encoded", "InputError", "Kind", "KindError", "kind_name", "load"]
 
-_KINDS: dict[str, type[Kind]] = {k.name: k for k in (Image, TextTagging, TextLm, SpeechToText,
-                                                     Tensors)}
+_KINDS: dict[str, type[Kind]] = {k.name: k for k in (Image, TextTagging, TextLm, TextToText,
+                                                     SpeechToText, Tensors)}
 
 
 def kind_name(postprocessing: Mapping) -> str:

@@ -15,6 +15,10 @@ One pattern finds them, tried left to right at each position:
 - braces: `{}`, `{0}`, `{name}` with an optional `!r` and `:spec` (str.format);
 - shell: `$NAME` and `${NAME}`. git's shell scripts substitute them at run time (eval_gettext)
   and elsewhere they name environment variables ($HOME, $PATH), which must not be translated.
+
+The patterns are ASCII-only (`re.ASCII`): they mean the same in TensorFlow's RE2, so the
+SavedModel protects and restores in its graph (`liveri.train.input.placeholders_tf`) exactly as
+devices do here. This module is core: the translation kind runs it with no TensorFlow.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ _PRINTF = (rf"%(?:\d+\$)?[-+#0']*(?:\d+|{_STAR})?(?:\.(?:\d+|{_STAR})?)?"
            r"(?:hh|h|ll|l|L|q|j|z|Z|t)?[diouxXeEfFgGaAcCsSpnm]")
 _BRACE = r"\{(?:\d+|[A-Za-z_]\w*)?(?:![rsa])?(?::[^{}]*)?\}"
 _SHELL = r"\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*"
-PLACEHOLDER_RE = re.compile(
-    f"(?P<literal>{_LITERAL})|(?P<placeholder>{_NAMED}|{_PRINTF}|{_BRACE}|{_SHELL})")
-TOKEN_RE = re.compile(r"⟦(\d+)⟧")
+PLACEHOLDER_ONLY_PATTERN = f"{_NAMED}|{_PRINTF}|{_BRACE}|{_SHELL}"
+PLACEHOLDER_PATTERN = f"(?P<literal>{_LITERAL})|(?P<placeholder>{PLACEHOLDER_ONLY_PATTERN})"
+PLACEHOLDER_RE = re.compile(PLACEHOLDER_PATTERN, re.ASCII)
+TOKEN_PATTERN = "⟦([0-9]+)⟧"
+TOKEN_RE = re.compile(TOKEN_PATTERN)
 
 
 def placeholders(text: str) -> list[str]:
@@ -79,13 +85,11 @@ def protect(text: str, order: list[str] | None = None) -> tuple[str, list[str]]:
 def restore(text: str, numbered: list[str]) -> str:
     """`text` with each token `⟦i⟧` replaced by `numbered[i]`: the inverse of `protect`.
 
-    Raises ValueError for a token with no placeholder (a model that invented one).
+    A token with no placeholder (a model that invented one) is dropped: a served translation
+    must never show a token, and inventing a placeholder would break the program printing it.
     """
     def replace(match: re.Match) -> str:
         index = int(match[1])
-        if index >= len(numbered):
-            raise ValueError(f"token {match[0]} in {text!r}, but only {len(numbered)} "
-                             f"placeholders: {numbered}")
-        return numbered[index]
+        return numbered[index] if index < len(numbered) else ""
 
     return TOKEN_RE.sub(replace, text)

@@ -1,0 +1,75 @@
+"""text.Translator's graph: the SavedModel's raw-text translation equals what devices compute
+(the text_to_text kind's numpy encoding and decoding around the `features` signature), and bad
+messages are refused naming the input and the limit."""
+
+import numpy as np
+import pytest
+from liveri.train.registry import experiment_params
+
+from liveri.artifact import kinds
+
+TINY = ["model.model_dims=32", "model.encoder.num_layers=1", "model.decoder.num_layers=1",
+        "model.encoder.layer.num_heads=2", "model.decoder.layer.num_heads=2",
+        "model.encoder.layer.hidden_dims=64", "model.decoder.layer.hidden_dims=64",
+        "model.max_source_length=48"]
+
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory):
+    """A tiny, untrained translator: its random outputs are arbitrary token sequences (words,
+    placeholder tokens, <unk>), which is what detokenization must get right."""
+    import liveri.train.experiments  # noqa: F401
+
+    params = experiment_params(
+        "text.Translator", TINY + [f"input.data_dir={tmp_path_factory.mktemp('mt')}"])
+    inp = params.input.Instantiate()
+    task = params.model.Instantiate()
+    kind = kinds.load(task.PreprocessingSpec(inp), task.PostprocessingSpec(),
+                      {"vocab_file": inp.VocabPath().read_bytes()})
+    return task, inp, kind
+
+
+def test_graph_translation_equals_the_kind_around_features(translator) -> None:
+    import tensorflow as tf
+
+    task, inp, kind = translator
+    texts = [t for t in inp.Examples("test")["text"] if len(t) < 60][:40]
+    texts += ["%s: cannot open %s", "Usage: %s [OPTION]... FILE"]
+    signatures = task.ExportSignatures(inp)
+    graph = signatures["serving_default"](tf.constant(texts))
+    encoded = kind.encode(texts)
+    outputs = {k: v.numpy() for k, v in signatures["features"](**{
+        k: tf.constant(v) for k, v in encoded.features.items()}).items()}
+    answers = kind.decode(encoded, outputs)
+    assert [a["translation"] for a in answers] == \
+        [t.decode() for t in graph["translation"].numpy()]
+    np.testing.assert_allclose([a["score"] for a in answers], graph["scores"].numpy(),
+                               rtol=1e-5)
+    assert any(a["translation"] for a in answers)
+
+
+def test_greedy_signature_decodes_with_beam_one(translator) -> None:
+    import tensorflow as tf
+
+    task, inp, _ = translator
+    texts = tf.constant(["file not found", "%s: no such user"])
+    greedy = task.ExportSignatures(inp)["greedy"](texts)
+    assert greedy["translation"].shape == (2,) and greedy["scores"].shape == (2,)
+    assert task.greedy.params.beam_size == 1 and task.beam.params.beam_size == 4
+
+
+@pytest.mark.parametrize("text, graph_error, kind_error", [
+    ("   ", "text: every message must have a character", r"text\[0\]: empty"),
+    ("word " * 60, "at most 47 subword tokens", r"text\[0\]: \d+ tokens; .* at most 47"),
+    (b"caf\xe9", "text: every message must be UTF-8", "text: not UTF-8"),
+])
+def test_bad_messages_are_refused_naming_the_input(translator, text, graph_error,
+                                                   kind_error) -> None:
+    import tensorflow as tf
+
+    task, inp, kind = translator
+    serve = task.ExportSignatures(inp)["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=graph_error):
+        serve(tf.constant([b"ok", text if isinstance(text, bytes) else text.encode()]))
+    with pytest.raises(kinds.InputError, match=kind_error):
+        kind.encode([text])

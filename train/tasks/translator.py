@@ -1,0 +1,215 @@
+"""Machine translation: a Transformer encoder-decoder (Vaswani et al.; Lingvo's `mt` models) with
+one embedding table shared by source, target and softmax, trained with label smoothing.
+
+Decoding is in the graph: beam search (or greedy, beam 1) over the decoder's incremental cache.
+The exported `serving_default` takes raw English messages and answers raw German: placeholders
+protected and restored, subword tokenization and detokenization, all with stock TF ops.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from liveri.train.input import tokenizers
+from liveri.train.input.placeholders_tf import protect_tf, restore_tf
+from liveri.train.layers.beam_search import BeamSearch
+from liveri.train.layers.softmax import SmoothLabels
+from liveri.train.layers.transformer import TransformerDecoder, TransformerEncoder
+from liveri.train.tasks import translation_quality
+from liveri.train.tasks.base_task import BaseTask
+
+from liveri.lazy import tf
+from liveri.params import Params
+
+# Sentences per decoding call when evaluating a split (sorted by length, so little padding).
+DECODE_BATCH = 64
+
+
+class Translator(BaseTask):
+    input_kind = "text"
+    main_metric = "bleu"
+
+    @classmethod
+    def Params(cls) -> Params:
+        p = super().Params()
+        p.Define("vocab_size", 4000, "Size of the shared subword vocab (the input's vocab_size).")
+        p.Define("model_dims", 256, "Size of the residual stream of encoder and decoder.")
+        p.Define("encoder", TransformerEncoder.Params(), "The source encoder.")
+        p.Define("decoder", TransformerDecoder.Params(), "The target decoder, cross attending.")
+        p.Define("beam", BeamSearch.Params().Set(beam_size=4, length_normalization=0.6,
+                                                  max_decode_length=160),
+                 "Beam search of `serving_default` and of the `bleu` metric; greedy decoding "
+                 "(`bleu_greedy`, the `greedy` signature) is the same with beam_size 1.")
+        p.Define("max_source_length", 128,
+                 "Longest source served, in tokens (with </s>); longer inputs are refused.")
+        p.Define("decode_length_ratio", 2.0,
+                 "A batch decodes at most ratio * its longest source + 10 positions.")
+        p.label_smoothing = 0.1
+        return p
+
+    def __init__(self, params: Params, path: str | None = None) -> None:
+        super().__init__(params, path)
+        p = self.params
+        dec = p.decoder.Copy().Set(vocab_size=p.vocab_size, model_dims=p.model_dims,
+                                   tie_embedding=True)
+        dec.layer.cross_attention = True
+        self.decoder = self.CreateChild("decoder", dec)
+        self.encoder = self.CreateChild(
+            "encoder", p.encoder.Copy().Set(input_dims=0, model_dims=p.model_dims))
+        self.beam = self.CreateChild("beam", p.beam)
+        self.greedy = self.CreateChild("greedy", p.beam.Copy().Set(beam_size=1))
+
+    # -- training ----------------------------------------------------------------------------
+    def Encode(self, src_ids: Any, src_paddings: Any, training: bool = False) -> Any:
+        """Source ids [B, S] -> encodings [B, S, model_dims], embedded by the shared table."""
+        x = self.decoder.embedding(src_ids)
+        return self.encoder(x, paddings=src_paddings, training=training)
+
+    def BatchLogits(self, batch: dict[str, Any], training: bool) -> Any:
+        src_paddings = tf.cast(batch["src_paddings"], tf.float32)
+        source = self.Encode(batch["src_ids"], src_paddings, training)
+        return self.decoder(batch["tgt_ids"], paddings=batch["tgt_paddings"], source=source,
+                            source_paddings=src_paddings, training=training)
+
+    def ComputeLoss(self, batch: dict[str, Any], training: bool) -> tuple[Any, dict[str, Any]]:
+        return self.LossFromLogits(batch, self.BatchLogits(batch, training))
+
+    def LossFromLogits(self, batch: dict[str, Any], logits: Any) -> tuple[Any, dict[str, Any]]:
+        real = 1.0 - tf.cast(batch["tgt_paddings"], tf.float32)
+        labels = batch["tgt_labels"]
+        log_probs = tf.nn.log_softmax(logits)
+        targets = SmoothLabels(tf.one_hot(labels, self.params.vocab_size),
+                               self.params.label_smoothing)
+        xent = -tf.reduce_sum(targets * log_probs, axis=-1) * real
+        nll = -tf.gather(log_probs, labels, batch_dims=2) * real
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                   tf.cast(labels, tf.int32)), tf.float32) * real
+        tokens = tf.reduce_sum(real)
+        metrics = {"loss": (tf.reduce_sum(nll), tokens),
+                   "token_accuracy": (tf.reduce_sum(correct), tokens)}
+        return tf.reduce_sum(xent) / tf.maximum(tokens, 1.0), metrics
+
+    def FinalizeMetrics(self, means: dict[str, float]) -> dict[str, float]:
+        return {**means, "perplexity": float(math.exp(min(means["loss"], 50.0)))}
+
+    # -- decoding ----------------------------------------------------------------------------
+    def Decode(self, src_ids: Any, src_paddings: Any, greedy: bool = False) -> dict[str, Any]:
+        """Source ids [B, S] -> the best hypothesis: ids [B, T] (0 after the end) and scores
+        [B] (its length-normalized log probability)."""
+        src_paddings = tf.cast(src_paddings, tf.float32)
+        source = self.Encode(src_ids, src_paddings)
+        batch = tf.shape(src_ids)[0]
+        longest = tf.cast(tf.reduce_max(tf.reduce_sum(1.0 - src_paddings, axis=1)), tf.float32)
+        max_length = tf.cast(tf.math.ceil(self.params.decode_length_ratio * longest), tf.int32)
+        max_length = tf.minimum(max_length + 10, self.params.beam.max_decode_length)
+        cache = self.decoder.InitCache(batch, max_length, source, src_paddings)
+        search = self.greedy if greedy else self.beam
+        found = search(self.decoder.ExtendStep, cache, batch, max_length)
+        return {"ids": found["ids"][:, 0, :], "scores": found["scores"][:, 0]}
+
+    def ServeFeatures(self, src_ids: Any, src_paddings: Any) -> dict[str, Any]:
+        """The `features` signature: beam search from source ids, as devices feed it."""
+        return self.Decode(src_ids, src_paddings)
+
+    def Translate(self, tokenizer: Any, text: Any, greedy: bool = False) -> dict[str, Any]:
+        """Raw messages [N] -> {"translation": [N] string, "scores": [N] float32}; raises
+        InvalidArgumentError naming the input for an empty, over-long or non-UTF-8 message."""
+        utf8 = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
+        # Assert, not assert_equal: the message must not quote the bytes (errors are UTF-8).
+        with tf.control_dependencies([tf.debugging.Assert(
+                tf.reduce_all(tf.equal(utf8, text)),
+                ["text: every message must be UTF-8; got other bytes"])]):
+            protected, numbered = protect_tf(tf.identity(text))
+        tokens = tokenizer.encode_tf(protected)
+        lengths = tokens.row_lengths() + 1
+        limit = self.params.max_source_length
+        checks = [
+            tf.debugging.assert_positive(
+                tokens.row_lengths(), message="text: every message must have a character "
+                "other than whitespace; got an empty one"),
+            tf.debugging.assert_less_equal(
+                lengths, tf.cast(limit, lengths.dtype), message=f"text: a message is at most "
+                f"{limit - 1} subword tokens long (model.max_source_length - 1); got a "
+                "longer one"),
+        ]
+        with tf.control_dependencies(checks):
+            eos = tf.fill([tokens.nrows(), 1], tf.constant(tokenizers.EOS_ID, tokens.dtype))
+            src = tf.concat([tokens, eos], axis=1)
+        src_ids = src.to_tensor(0)
+        src_paddings = 1.0 - tf.sequence_mask(lengths, tf.shape(src_ids)[1], tf.float32)
+        found = self.Decode(src_ids, src_paddings, greedy)
+        words = tf.gather(tf.constant(tokenizer.vocab), found["ids"])
+        words = tf.where(found["ids"] <= tokenizers.EOS_ID, "", words)  # <unk> shows, as in numpy
+        joined = tf.strings.regex_replace(tf.strings.reduce_join(words, axis=1),
+                                          tokenizers.SPACE, " ")
+        joined = tf.strings.regex_replace(joined, "^ ", "")
+        return {"translation": restore_tf(joined, numbered), "scores": found["scores"]}
+
+    def TranslateAll(self, inp: Any, texts: list[str], greedy: bool = False) -> list[str]:
+        """Translations of raw `texts` by the graph `serving_default` runs, in batches of
+        similar length."""
+        tokenizer = inp.Tokenizer()
+        translate = tf.function(lambda t: self.Translate(tokenizer, t, greedy)["translation"],
+                                reduce_retracing=True)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[str] = [""] * len(texts)
+        for start in range(0, len(order), DECODE_BATCH):
+            chunk = order[start:start + DECODE_BATCH]
+            found = translate(tf.constant([texts[i] for i in chunk], tf.string)).numpy()
+            for i, t in zip(chunk, found):
+                out[i] = t.decode("utf-8")
+        return out
+
+    def ExtraMetrics(self, inp: Any, split: str, metrics: dict[str, float]) -> dict[str, float]:
+        """BLEU and chrF (sacrebleu's defaults) of beam and greedy translations of the split,
+        the share of placeholders kept, and the two baselines on the same split."""
+        examples = inp.Examples(split)
+        sources, references = list(examples["text"]), list(examples["target"])
+        out: dict[str, float] = {}
+        for suffix, greedy in (("", False), ("_greedy", True)):
+            hypotheses = self.TranslateAll(inp, sources, greedy)
+            scores = translation_quality.scores(hypotheses, references)
+            out.update({f"{name}{suffix}": v for name, v in scores.items()})
+            out[f"placeholders_kept{suffix}"] = translation_quality.placeholders_kept(
+                sources, hypotheses)
+        out.update(translation_quality.baselines(inp, split))
+        return out
+
+    # -- export ------------------------------------------------------------------------------
+    def ExportSignatures(self, inp: Any) -> dict[str, Any]:
+        tokenizer = inp.Tokenizer()
+        text = [tf.TensorSpec([None], tf.string, "text")]
+        features = [tf.TensorSpec([None, None], tf.int32, "src_ids"),
+                    tf.TensorSpec([None, None], tf.float32, "src_paddings")]
+        return {
+            "features": tf.function(self.ServeFeatures, input_signature=features),
+            "serving_default": tf.function(lambda text: self.Translate(tokenizer, text),
+                                           input_signature=text),
+            "greedy": tf.function(lambda text: self.Translate(tokenizer, text, greedy=True),
+                                  input_signature=text),
+        }
+
+    def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"text": np.array([str(t).encode() for t in raw["text"]], dtype=object)}
+
+    def AnswerMetrics(self, answers: list[dict[str, Any]],
+                      raw: dict[str, np.ndarray]) -> dict[str, float]:
+        hypotheses = [a["translation"] for a in answers]
+        return translation_quality.scores(hypotheses, [str(t) for t in raw["target"]])
+
+    def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
+        return {"kind": "text", "tokenizer": inp.params.tokenizer, "vocab_file": "vocab.txt",
+                "placeholders": "protected", "max_source_length": self.params.max_source_length,
+                "corpus": {k: v for k, v in inp.Fingerprint().items() if k != "files"},
+                "inputs": {"src_ids": "int32 [N, S]: protected message's tokens + </s>",
+                           "src_paddings": "float32 [N, S], 1.0 = pad"}}
+
+    def PostprocessingSpec(self) -> dict[str, Any]:
+        return {"kind": "translation", "scores_output": "scores",
+                "beam_size": self.params.beam.beam_size,
+                "answer": "ids until </s> detokenized, placeholder tokens restored"}
+
+    def AssetFiles(self, inp: Any) -> dict[str, str]:
+        return {"vocab.txt": inp.VocabPath().read_text(encoding="utf-8")}
