@@ -122,3 +122,21 @@ def test_beam_search_decode_eos_ends_hypotheses_and_length_normalization_prefers
                                          length_normalization=1.0).Instantiate()
     score = normalized(lm, cache, 1)["scores"].numpy()[0, 0]
     np.testing.assert_allclose(score, np.log(0.6 * 0.9 * 0.99) / ((5 + 3) / 6), atol=1e-4)
+
+
+def test_beam_search_answers_do_not_depend_on_the_batch():
+    """Each example stops at its own length limit, so decoding it alone or beside longer ones
+    gives the same hypothesis and score (a server batching requests must not change answers)."""
+    decoder = _decoder()
+    source = tf.random.stateless_normal((3, 5, 8), (5, 1))
+    limits = tf.constant([3, 7, 5])
+    search = BeamSearch.Params().Set(beam_size=3, max_decode_length=8).Instantiate()
+    together = search(decoder.ExtendStep, decoder.InitCache(3, 7, source), 3, limits)
+    assert together["ids"].shape == (3, 3, 7)
+    for i in range(3):
+        alone = search(decoder.ExtendStep, decoder.InitCache(1, int(limits[i]), source[i:i + 1]),
+                       1, limits[i:i + 1])
+        length = int(alone["lengths"][0, 0])
+        assert length <= int(limits[i]) and int(together["lengths"][i, 0]) == length
+        np.testing.assert_array_equal(together["ids"][i, 0, :length], alone["ids"][0, 0, :length])
+        np.testing.assert_allclose(together["scores"][i, 0], alone["scores"][0, 0], atol=1e-5)

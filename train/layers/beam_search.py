@@ -37,20 +37,23 @@ class BeamSearch(BaseLayer):
         return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
 
     def FProp(self, step_fn: StepFn, cache: Any, batch_size: Any,
-              max_length: Any = None) -> dict[str, Any]:
-        """Decode `batch_size` examples, at most `max_length` positions (default and upper
-        bound: max_decode_length; a tensor lets each batch stop at a length its inputs allow,
-        and the cache must hold that many positions). `step_fn(ids [N], cache, step) -> (logits [N, V], cache)`
+              max_lengths: Any = None) -> dict[str, Any]:
+        """Decode `batch_size` examples, example i at most `max_lengths[i]` positions (default
+        and upper bound: max_decode_length; the cache must hold the longest). Per example, so
+        an answer does not depend on what else is in its batch. `step_fn(ids [N], cache, step) -> (logits [N, V], cache)`
         with N = batch_size * beam_size; `cache` (a nest of tensors with the batch first) is
         tiled per beam and reordered as beams are chosen.
 
-        Returns ids [B, beam, max_length] (0 after the end), lengths [B, beam] (with the
+        Returns ids [B, beam, max(max_lengths)] (0 after the end), lengths [B, beam] (with the
         eos) and scores [B, beam], best first; hypotheses alive at the length limit compete as
         finished ones."""
         p = self.params
         beam, max_len = p.beam_size, p.max_decode_length
-        if max_length is not None:
-            max_len = tf.minimum(tf.cast(max_length, tf.int32), max_len)
+        limits = tf.fill([batch_size], max_len)
+        if max_lengths is not None:
+            limits = tf.minimum(tf.cast(max_lengths, tf.int32), max_len)
+            max_len = tf.reduce_max(limits)
+        at_limit_after = limits[:, tf.newaxis] - 1  # the step whose extensions must end
         cache = tf.nest.map_structure(lambda x: tf.repeat(x, beam, axis=0), cache)
         batch_offsets = tf.range(batch_size)[:, tf.newaxis] * beam
 
@@ -72,9 +75,10 @@ class BeamSearch(BaseLayer):
             at_t = tf.one_hot(t, max_len, dtype=tf.int32)
             cand_ids = (tf.gather(alive_ids, cand_beam, batch_dims=1) * (1 - at_t)
                         + cand_token[:, :, tf.newaxis] * at_t)
-            is_eos = tf.equal(cand_token, p.eos_id)
+            # Ended: by eos, or by the example's length limit (as if eos followed).
+            is_eos = tf.equal(cand_token, p.eos_id) | (t >= at_limit_after)
 
-            # Finished: eos extensions among the best `beam`, merged with earlier ones.
+            # Finished: ended extensions among the best `beam`, merged with earlier ones.
             in_beam = tf.range(2 * beam)[tf.newaxis, :] < beam
             new_scores = tf.where(is_eos & in_beam, cand_logp / self.LengthPenalty(t + 1), _DEAD)
             all_scores = tf.concat([fin_scores, new_scores], 1)

@@ -45,7 +45,7 @@ class Translator(BaseTask):
         p.Define("max_source_length", 128,
                  "Longest source served, in tokens (with </s>); longer inputs are refused.")
         p.Define("decode_length_ratio", 2.0,
-                 "A batch decodes at most ratio * its longest source + 10 positions.")
+                 "A message decodes at most ratio * its source length + 10 positions.")
         p.label_smoothing = 0.1
         return p
 
@@ -101,12 +101,12 @@ class Translator(BaseTask):
         src_paddings = tf.cast(src_paddings, tf.float32)
         source = self.Encode(src_ids, src_paddings)
         batch = tf.shape(src_ids)[0]
-        longest = tf.cast(tf.reduce_max(tf.reduce_sum(1.0 - src_paddings, axis=1)), tf.float32)
-        max_length = tf.cast(tf.math.ceil(self.params.decode_length_ratio * longest), tf.int32)
-        max_length = tf.minimum(max_length + 10, self.params.beam.max_decode_length)
-        cache = self.decoder.InitCache(batch, max_length, source, src_paddings)
+        lengths = tf.reduce_sum(1.0 - src_paddings, axis=1)
+        limits = tf.cast(tf.math.ceil(self.params.decode_length_ratio * lengths), tf.int32) + 10
+        limits = tf.minimum(limits, self.params.beam.max_decode_length)
+        cache = self.decoder.InitCache(batch, tf.reduce_max(limits), source, src_paddings)
         search = self.greedy if greedy else self.beam
-        found = search(self.decoder.ExtendStep, cache, batch, max_length)
+        found = search(self.decoder.ExtendStep, cache, batch, limits)
         return {"ids": found["ids"][:, 0, :], "scores": found["scores"][:, 0]}
 
     def ServeFeatures(self, src_ids: Any, src_paddings: Any) -> dict[str, Any]:
