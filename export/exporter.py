@@ -164,9 +164,10 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             _log(f"{fmt}: mean loss of the first and last tenth of steps {first:.4f} -> "
                  f"{last:.4f}")
         elif formats_lib.get(fmt).runtime == formats_lib.LITERT:
-            content, notes = tflite.convert(str(tmp), fmt, "features", calibration,
-                                            float_inputs=float_inputs)
-            artifacts.append(tflite_entry(tmp, fmt, "features", content, notes))
+            content, notes = tflite.convert(str(tmp), fmt, list(task.tflite_signatures),
+                                            calibration, float_inputs=float_inputs)
+            artifacts.append(tflite_entry(tmp, fmt, "+".join(task.tflite_signatures), content,
+                                          notes))
         elif fmt == "onnx":
             artifacts.append(onnx_entry(tmp, p.onnx_opset, task.onnx_signature))
         else:
@@ -183,7 +184,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
                               "reference_metrics": task.AnswerMetrics(reference_answers, test),
                               "artifacts": {}}
     for entry in artifacts:
-        model, inputs = open_model(tmp, entry)
+        model, inputs = open_model(tmp, entry, decoding=post_spec.get("decoding"))
         runner = Runner(entry.format, kind, model, inputs, entry.signature == "serving_default")
         answers, outputs = parity.run_all(runner, examples)
         entry.metrics = parity.compare(task, kind, answers, outputs, reference_answers,

@@ -480,7 +480,7 @@ def _convert(tmp: Path, wanted: list[str], signature: str, examples: dict[str, n
         t0 = time.perf_counter()
         try:
             if formats_lib.get(fmt).runtime == formats_lib.LITERT:
-                content, notes = tflite.convert(str(tmp), fmt, signature, calibration,
+                content, notes = tflite.convert(str(tmp), fmt, [signature], calibration,
                                                 float_inputs=float_inputs)
                 entry = tflite_entry(tmp, fmt, signature, content, notes)
             else:

@@ -140,7 +140,7 @@ def convert(params: Params, task: Any, inp: Any,
     losses = fine_tune(wrapper, batches, p.qat_steps, p.qat_learning_rate, t.clip_gradient_norm)
     with tempfile.TemporaryDirectory(prefix="liveri-qat-") as tmp:
         save_features(wrapper, task.ExportSignatures(inp)["features"], tmp)
-        content, notes = tflite.convert(tmp, "tflite_int8", "features", calibration,
+        content, notes = tflite.convert(tmp, "tflite_int8", ["features"], calibration,
                                         float_inputs=float_inputs)
     tenth = max(1, len(losses) // 10)
     notes["qat"] = {"steps": p.qat_steps, "learning_rate": p.qat_learning_rate,

@@ -15,10 +15,10 @@ import numpy as np
 from liveri.lazy import tf
 
 
-def convert(saved_model_dir: str, fmt: str, signature: str,
+def convert(saved_model_dir: str, fmt: str, signatures: list[str],
             calibration: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
             float_inputs: bool = True) -> tuple[bytes, dict[str, Any]]:
-    """(.tflite flatbuffer of `signature` in format `fmt`, notes for the manifest).
+    """(.tflite flatbuffer of `signatures` in format `fmt`, notes for the manifest).
 
     Full int8 asks for int8 kernels only, with int8 inputs and outputs where they are float;
     `float_inputs` says whether every input of `signature` is float (ids stay int32). A model
@@ -29,7 +29,7 @@ def convert(saved_model_dir: str, fmt: str, signature: str,
 
     def converter() -> Any:
         return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
-                                                        signature_keys=[signature])
+                                                        signature_keys=list(signatures))
 
     c = converter()
     if fmt == "tflite_float":
@@ -68,13 +68,12 @@ def convert(saved_model_dir: str, fmt: str, signature: str,
 
 
 def tensor_specs(model_content: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Input and output specs (name, dtype, shape, quantization) as LiteRT reads them."""
+    """Input and output specs (name, dtype, shape, quantization) as LiteRT reads them; with
+    several signatures, each name is `signature/name`."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=model_content)
-    runner = interp.get_signature_runner()
-    inputs = runner.get_input_details()
-    outputs = runner.get_output_details()
+    keys = list(interp.get_signature_list())
 
     def spec(name: str, d: dict[str, Any]) -> dict[str, Any]:
         scale, zero = d.get("quantization", (0.0, 0))
@@ -82,4 +81,10 @@ def tensor_specs(model_content: bytes) -> tuple[list[dict[str, Any]], list[dict[
                 "shape": [int(x) for x in d["shape_signature"]],
                 "quantization": {"scale": float(scale), "zero_point": int(zero)}}
 
-    return ([spec(n, d) for n, d in inputs.items()], [spec(n, d) for n, d in outputs.items()])
+    inputs, outputs = [], []
+    for key in keys:
+        runner = interp.get_signature_runner(key)
+        prefix = f"{key}/" if len(keys) > 1 else ""
+        inputs += [spec(prefix + n, d) for n, d in runner.get_input_details().items()]
+        outputs += [spec(prefix + n, d) for n, d in runner.get_output_details().items()]
+    return inputs, outputs

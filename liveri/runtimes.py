@@ -16,14 +16,16 @@ import numpy as np
 class TfliteModel:
     """A .tflite model on LiteRT; float in and out, quantizing int8 tensors as the file says."""
 
-    def __init__(self, model: str | Path | bytes, num_threads: int = 1) -> None:
+    def __init__(self, model: str | Path | bytes, num_threads: int = 1,
+                 signature: str | None = None) -> None:
+        """`signature`: which of the model's signatures to run (None: its only one)."""
         from ai_edge_litert.interpreter import Interpreter
 
         if isinstance(model, bytes):
             self.interpreter = Interpreter(model_content=model, num_threads=num_threads)
         else:
             self.interpreter = Interpreter(model_path=str(model), num_threads=num_threads)
-        self.runner = self.interpreter.get_signature_runner()
+        self.runner = self.interpreter.get_signature_runner(signature)
         self.inputs = self.runner.get_input_details()
         self.outputs = self.runner.get_output_details()
         # What a caller feeds: float where the model quantizes a float input itself.

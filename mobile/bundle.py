@@ -20,9 +20,8 @@ from liveri.mobile import schema
 
 from liveri.artifact import kinds
 from liveri.artifact.kinds import InputError, KindError
-from liveri.artifact.runner import Runner
+from liveri.artifact.runner import Runner, tflite_model
 from liveri.errors import UsageError
-from liveri.runtimes import TfliteModel
 
 
 class BundleError(UsageError):
@@ -45,7 +44,8 @@ class Bundle:
         self.path = Path(path)
         files = _read_members(self.path)
         self.spec: dict[str, Any] = files.pop(schema.BUNDLE_JSON)
-        self.model = TfliteModel(files[self.spec["model_file"]], num_threads=num_threads)
+        self.model = tflite_model(files[self.spec["model_file"]], self.spec["signature"],
+                                  num_threads, self.spec["postprocessing"].get("decoding"))
         self._check_model()
         side = {key: files[self.spec[key]] for key in schema.SIDE_FILE_KEYS if self.spec.get(key)}
         try:

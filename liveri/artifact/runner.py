@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from liveri.artifact import formats, kinds
+from liveri.artifact import beam_search, formats, kinds
 from liveri.artifact import manifest as manifest_lib
 from liveri.artifact.kinds import Encoded, InputError, Kind, KindError
 from liveri.artifact.manifest import Artifact, Manifest
@@ -89,25 +89,41 @@ def open_version(version_dir: str | Path, fmt: str, num_threads: int = 1,
     manifest = manifest or manifest_lib.load(version_dir)
     artifact = manifest.artifact(fmt)
     kind = version_kind(version_dir, manifest)
-    model, inputs = open_model(Path(version_dir), artifact, num_threads)
+    model, inputs = open_model(Path(version_dir), artifact, num_threads,
+                               manifest.postprocessing.get("decoding"))
     takes_raw = artifact.signature == "serving_default"
     return Runner(fmt, kind, model, inputs, takes_raw)
 
 
-def open_model(version_dir: Path, artifact: Artifact,
-               num_threads: int = 1) -> tuple[Model, dict[str, np.dtype]]:
-    """The artifact's model as a call of named numpy arrays, and its input dtypes."""
+def open_model(version_dir: Path, artifact: Artifact, num_threads: int = 1,
+               decoding: dict | None = None) -> tuple[Model, dict[str, np.dtype]]:
+    """The artifact's model as a call of named numpy arrays, and its input dtypes. A model
+    decoded step by step (a translator's TFLite) loops in `beam_search` as `decoding` (the
+    postprocessing spec's) says."""
     from liveri import runtimes
 
     runtime = formats.get(artifact.format).runtime
     path = version_dir / artifact.path
     if runtime == formats.LITERT:
-        model: Any = runtimes.TfliteModel(path, num_threads=num_threads)
+        model: Any = tflite_model(path, artifact.signature, num_threads, decoding)
     elif runtime == formats.ONNXRUNTIME:
         model = runtimes.OnnxModel(path, num_threads=num_threads)
     else:
         model = runtimes.SavedModelSignature(version_dir, artifact.signature)
     return model, model.input_dtypes
+
+
+def tflite_model(model: str | Path | bytes, signature: str, num_threads: int = 1,
+                 decoding: dict | None = None) -> Any:
+    """A .tflite artifact on LiteRT: its one signature, or a step-decoded translator looping in
+    `beam_search` as `decoding` says."""
+    from liveri import runtimes
+
+    if signature == beam_search.STEP_SIGNATURES:
+        steps = [runtimes.TfliteModel(model, num_threads, name)
+                 for name in beam_search.STEP_SIGNATURES.split("+")]
+        return beam_search.StepDecoder(*steps, decoding=decoding or {})
+    return runtimes.TfliteModel(model, num_threads=num_threads)
 
 
 def chunked(fn: Callable[[list[Any]], tuple[list[Any], dict[str, np.ndarray]]],

@@ -1,6 +1,7 @@
 """text.Translator from the command line, tiny: train, eval (BLEU and chrF for beam and greedy
-beside the baselines), export (the corpus fingerprint in the manifest, parity), and the server
-translating raw strings over gRPC Predict and REST, refusing bad messages and still serving."""
+beside the baselines), export (the corpus fingerprint in the manifest, parity of the SavedModel
+and of TFLite step models), the server translating raw strings over gRPC Predict and REST,
+refusing bad messages and still serving, and the mobile runner translating with LiteRT only."""
 
 import json
 
@@ -56,6 +57,31 @@ def test_export_carries_the_corpus_fingerprint_and_parity(repo):
     assert found.postprocessing["kind"] == "translation"
     parity = json.loads((version / "liveri" / "parity.json").read_text())
     assert parity["artifacts"]["saved_model"]["agreement"] == 1.0
+    for fmt in ("tflite_float", "tflite_dynamic", "tflite_fp16"):
+        assert found.artifact(fmt).signature == "encode+decode_step"
+        assert found.artifact(fmt).notes["select_tf_ops"] is False
+    # Float LiteRT translates as the SavedModel does (ties aside); quantized ones mostly.
+    assert parity["artifacts"]["tflite_float"]["agreement"] >= 0.95
+    assert parity["artifacts"]["tflite_fp16"]["agreement"] >= 0.8
+
+
+def test_mobile_runner_translates_as_serving_default(repo, tmp_path):
+    import subprocess
+    import sys
+
+    liveri("bundle", "--model_repo", str(repo), "--name", "text_translator", "--format",
+           "tflite_float", "--out", str(tmp_path / "mt.zip"))
+    texts = ["file not found", "%s: cannot open %s"]
+    served = tf.saved_model.load(str(repo / "text_translator" / "1")).signatures[
+        "serving_default"](text=tf.constant(texts))["translation"].numpy()
+    for text, expected in zip(texts, served):
+        run = subprocess.run([sys.executable, "-m", "liveri.mobile", "run", str(tmp_path / "mt.zip"),
+                              "--text", text], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert json.loads(run.stdout)["translation"] == expected.decode()
+    bad = subprocess.run([sys.executable, "-m", "liveri.mobile", "run", str(tmp_path / "mt.zip"),
+                          "--text", "   "], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "text[0]: empty" in bad.stderr
 
 
 def test_server_translates_strings_and_refuses_bad_messages(repo):

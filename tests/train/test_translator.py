@@ -73,3 +73,30 @@ def test_bad_messages_are_refused_naming_the_input(translator, text, graph_error
         serve(tf.constant([b"ok", text if isinstance(text, bytes) else text.encode()]))
     with pytest.raises(kinds.InputError, match=kind_error):
         kind.encode([text])
+
+
+def test_tflite_encoder_and_decoder_step_translate_as_the_graph(translator, tmp_path) -> None:
+    """LiteRT with builtin ops only: the encoder and one decoder step per position, beam search
+    looping in numpy (`liveri.artifact.beam_search`), give serving_default's translations."""
+    import tensorflow as tf
+    from liveri.export import tflite
+
+    from liveri.artifact.beam_search import STEP_SIGNATURES
+    from liveri.artifact.runner import Runner, tflite_model
+
+    task, inp, kind = translator
+    module = tf.Module()
+    module.by_path = task.VariablesByPath()
+    steps = {name: fn.get_concrete_function() for name, fn in task.StepSignatures().items()}
+    tf.saved_model.save(module, str(tmp_path), signatures=steps)
+    content, notes = tflite.convert(str(tmp_path), "tflite_float", ["encode", "decode_step"])
+    assert notes["select_tf_ops"] is False
+    model = tflite_model(content, STEP_SIGNATURES,
+                         decoding=task.PostprocessingSpec()["decoding"])
+    texts = [t for t in inp.Examples("test")["text"]][:30] + ["%s: cannot open %s"]
+    answers = Runner("tflite_float", kind, model, model.input_dtypes).predict(texts)
+    graph = task.ExportSignatures(inp)["serving_default"](tf.constant(texts))
+    assert [a["translation"] for a in answers] == \
+        [t.decode() for t in graph["translation"].numpy()]
+    np.testing.assert_allclose([a["score"] for a in answers], graph["scores"].numpy(),
+                               atol=1e-4)

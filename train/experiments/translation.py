@@ -33,7 +33,11 @@ class Translator(Experiment):
     def Train(self) -> Params:
         return super().Train().Set(
             max_steps=6000, batch_size=64, learning_rate=1.5e-3, lr_schedule="warmup_rsqrt",
-            warmup_steps=800, checkpoint_every=1000, eval_every=2000, log_every=100)
+            warmup_steps=800, checkpoint_every=1000, eval_every=3000, log_every=100)
 
     def Export(self) -> Params:
-        return super().Export().Set(formats=["saved_model"], parity_examples=300)
+        # Full int8 needs calibration of both signatures' inputs (next); ONNX needs the step
+        # model converted too.
+        return super().Export().Set(
+            formats=["saved_model", "tflite_float", "tflite_dynamic", "tflite_fp16"],
+            parity_examples=300)

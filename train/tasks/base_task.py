@@ -26,6 +26,8 @@ class BaseTask(BaseLayer):
     higher_is_better: bool = True
     # The SavedModel signature tf2onnx converts (string ops do not convert: use "features").
     onnx_signature: str = "serving_default"
+    # The signatures TFLite converts, into one flatbuffer (its manifest signature: joined by +).
+    tflite_signatures: tuple[str, ...] = ("features",)
 
     @classmethod
     def Params(cls) -> Params:

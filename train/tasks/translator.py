@@ -30,6 +30,7 @@ DECODE_BATCH = 64
 class Translator(BaseTask):
     input_kind = "text"
     main_metric = "bleu"
+    tflite_signatures = ("encode", "decode_step")
 
     @classmethod
     def Params(cls) -> Params:
@@ -109,6 +110,46 @@ class Translator(BaseTask):
         found = search(self.decoder.ExtendStep, cache, batch, limits)
         return {"ids": found["ids"][:, 0, :], "scores": found["scores"][:, 0]}
 
+    # -- the decode loop outside the graph (TFLite, ONNX): one encoder call, then steps ---------
+    def EncodeStep(self, src_ids: Any, src_paddings: Any) -> dict[str, Any]:
+        """The `encode` signature: `cross_cache` [N, layers, 2, S, heads, head_dims], each
+        decoder layer's projected source keys and values, computed once per message."""
+        source = self.Encode(src_ids, tf.cast(src_paddings, tf.float32))
+        per_layer = [tf.stack(layer.cross_atten.ProjectSource(layer.CastToCompute(source)), 1)
+                     for layer in self.decoder.layers]
+        return {"cross_cache": tf.cast(tf.stack(per_layer, 1), tf.float32)}
+
+    def DecodeStep(self, ids: Any, step: Any, src_paddings: Any, self_cache: Any,
+                   cross_cache: Any) -> dict[str, Any]:
+        """The `decode_step` signature: ids [N] at position `step` -> log_probs [N, vocab] and
+        `self_cache` [N, layers, 2, L, heads, head_dims] (L: the longest decode) with this
+        position's keys and values written in. Every input but `step` has the batch first, so
+        a runner's beam search (`liveri.artifact.beam_search`) tiles and reorders them as the
+        graph's does the ExtendStep cache."""
+        cache: dict[str, Any] = {"source_paddings": tf.cast(src_paddings, tf.float32)}
+        selfs, crosses = tf.unstack(self_cache, axis=1), tf.unstack(cross_cache, axis=1)
+        for i, (own, cross) in enumerate(zip(selfs, crosses)):
+            key, value = tf.unstack(own, axis=1)
+            cross_key, cross_value = tf.unstack(cross, axis=1)
+            cache[f"layer_{i}"] = {"self": {"key": key, "value": value},
+                                   "cross_key": cross_key, "cross_value": cross_value}
+        logits, new = self.decoder.ExtendStep(ids, cache, step)
+        written = [tf.stack([new[f"layer_{i}"]["self"]["key"], new[f"layer_{i}"]["self"]["value"]],
+                            1) for i in range(len(selfs))]
+        return {"log_probs": tf.nn.log_softmax(logits), "self_cache": tf.stack(written, 1)}
+
+    def StepSignatures(self) -> dict[str, Any]:
+        """`encode` and `decode_step` with their input signatures."""
+        cache = [None, len(self.decoder.layers), 2, None, self.params.decoder.layer.num_heads,
+                 self.params.model_dims // self.params.decoder.layer.num_heads]
+        ids, paddings = (tf.TensorSpec([None, None], tf.int32, "src_ids"),
+                         tf.TensorSpec([None, None], tf.float32, "src_paddings"))
+        step = [tf.TensorSpec([None], tf.int32, "ids"), tf.TensorSpec([], tf.int32, "step"),
+                paddings, tf.TensorSpec(cache, tf.float32, "self_cache"),
+                tf.TensorSpec(cache, tf.float32, "cross_cache")]
+        return {"encode": tf.function(self.EncodeStep, input_signature=[ids, paddings]),
+                "decode_step": tf.function(self.DecodeStep, input_signature=step)}
+
     def ServeFeatures(self, src_ids: Any, src_paddings: Any) -> dict[str, Any]:
         """The `features` signature: beam search from source ids, as devices feed it."""
         return self.Decode(src_ids, src_paddings)
@@ -184,6 +225,7 @@ class Translator(BaseTask):
         features = [tf.TensorSpec([None, None], tf.int32, "src_ids"),
                     tf.TensorSpec([None, None], tf.float32, "src_paddings")]
         return {
+            **self.StepSignatures(),
             "features": tf.function(self.ServeFeatures, input_signature=features),
             "serving_default": tf.function(lambda text: self.Translate(tokenizer, text),
                                            input_signature=text),
@@ -207,9 +249,14 @@ class Translator(BaseTask):
                            "src_paddings": "float32 [N, S], 1.0 = pad"}}
 
     def PostprocessingSpec(self) -> dict[str, Any]:
+        beam = self.params.beam
         return {"kind": "translation", "scores_output": "scores",
-                "beam_size": self.params.beam.beam_size,
-                "answer": "ids until </s> detokenized, placeholder tokens restored"}
+                "answer": "ids until </s> detokenized, placeholder tokens restored",
+                "decoding": {"beam_size": beam.beam_size, "sos_id": beam.sos_id,
+                             "eos_id": beam.eos_id,
+                             "length_normalization": beam.length_normalization,
+                             "max_decode_length": beam.max_decode_length,
+                             "decode_length_ratio": self.params.decode_length_ratio}}
 
     def AssetFiles(self, inp: Any) -> dict[str, str]:
         return {"vocab.txt": inp.VocabPath().read_text(encoding="utf-8")}
