@@ -32,6 +32,7 @@ from liveri.fileio import atomic_write_json
 
 SCHEMA = 1
 BATCH_SIZES = (1, 8, 32)
+MAX_DECODER_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: Manifest, plan: Ben
     examples = warmup_examples(version_dir)
     skipped: dict[str, str] = {}
     runners = list(artifact_runners(version_dir, manifest, skipped))
-    steps = len(runners) * len(plan.batch_sizes) + (
+    steps = sum(len(_batch_sizes(r, plan)) for r in runners) + (
         len(plan.server.concurrency) + plan.server.rate_steps + 2 if server.start or server.target
         else 0)
     title = f"{manifest.model} v{manifest.version}"
@@ -108,7 +109,7 @@ def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], pla
                      ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     rows, batch1_ms = [], {}
     for runner in runners:
-        for batch_size in plan.batch_sizes:
+        for batch_size in _batch_sizes(runner, plan):
             tick(f"{runner.key} b={batch_size}")
             if runner.format in skipped:
                 continue
@@ -119,9 +120,13 @@ def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], pla
                 skipped[runner.format] = f"{type(e).__name__}: {e}"
                 continue
             pooled = np.concatenate(rounds)
+            summary = summarize(pooled, batch_size)
+            if runner.tokens is not None:  # a decoder: what it writes per second
+                tokens = runner.tokens(tile_batch(examples, batch_size))
+                summary.update(tokens_per_call=tokens,
+                               tokens_per_s=tokens / (summary["mean_ms"] / 1e3))
             rows.append({
-                "key": runner.key, **runner.describe(), "batch_size": batch_size,
-                **summarize(pooled, batch_size),
+                "key": runner.key, **runner.describe(), "batch_size": batch_size, **summary,
                 "rounds_p50_ms": [float(np.median(r) * 1e3) for r in rounds],
                 "rounds_p99_ms": [float(np.percentile(r, 99) * 1e3) for r in rounds],
                 "histogram": histogram_ms(pooled),
@@ -129,6 +134,13 @@ def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], pla
             if batch_size == 1:
                 batch1_ms[runner.key] = pooled * 1e3
     return rows, batch1_ms
+
+
+def _batch_sizes(runner: Runner, plan: BenchPlan) -> tuple[int, ...]:
+    """A decoder's batches stop at MAX_DECODER_BATCH: each call is a whole beam search."""
+    if runner.beam is None:
+        return plan.batch_sizes
+    return tuple(b for b in plan.batch_sizes if b <= MAX_DECODER_BATCH)
 
 
 def _bench_server(model_repo: Path, manifest: Manifest, examples: dict[str, np.ndarray],

@@ -18,7 +18,7 @@ import numpy as np
 from liveri.artifact import formats
 from liveri.artifact.kinds import KindError
 from liveri.artifact.manifest import Manifest
-from liveri.artifact.runner import open_version
+from liveri.artifact.runner import open_version, version_kind
 from liveri.lazy import tf
 
 TFLITE_THREADS = (1, 2)
@@ -37,38 +37,62 @@ class Runner:
     runtime: str
     threads: int | None  # None: the runtime's default (all cores)
     bind: Callable[[dict[str, np.ndarray]], BatchFn]  # raw batch -> a zero-argument call
+    beam: int | None = None  # a translator's beam size; None: not a decoder
+    # raw batch -> subword tokens (with </s>) of the translations it answers (decoders only)
+    tokens: Callable[[dict[str, np.ndarray]], int] | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"format": self.format, "runtime": self.runtime, "threads": self.threads}
+        out = {"format": self.format, "runtime": self.runtime, "threads": self.threads}
+        return {**out, "beam": self.beam} if self.beam else out
 
 
-def saved_model_runner(version_dir: str | Path) -> Runner:
-    """The SavedModel's serving signature in this process, as TF Serving would run it."""
-    fn = tf.saved_model.load(str(version_dir)).signatures[SAVED_MODEL_SIGNATURE]
+def saved_model_runner(version_dir: str | Path, signature: str = SAVED_MODEL_SIGNATURE,
+                       beam: int | None = None, manifest: Manifest | None = None) -> Runner:
+    """A SavedModel signature in this process, as TF Serving would run it (a translator's at
+    `beam`, counting its tokens with the version's vocab: `manifest` needed)."""
+    fn = tf.saved_model.load(str(version_dir)).signatures[signature]
     specs = fn.structured_input_signature[1]
 
     def bind(raw: dict[str, np.ndarray]) -> BatchFn:
         feed = {name: raw[name].astype(spec.dtype.as_numpy_dtype) for name, spec in specs.items()}
         return lambda: fn(**{k: tf.convert_to_tensor(v) for k, v in feed.items()})
 
-    return Runner(key="saved_model", format="saved_model", runtime=f"tensorflow {tf.__version__}",
-                  threads=None, bind=bind)
+    def tokens(raw: dict[str, np.ndarray]) -> int:
+        texts = [t.decode() for t in bind(raw)()["translation"].numpy()]
+        return _translation_tokens(version_kind(version_dir, manifest), texts)
+
+    key = "saved_model" if beam is None else f"saved_model/beam{beam}"
+    return Runner(key=key, format="saved_model", runtime=f"tensorflow {tf.__version__}",
+                  threads=None, bind=bind, beam=beam, tokens=tokens if beam else None)
 
 
 def artifact_runner(version_dir: str | Path, manifest: Manifest, fmt: str,
-                    threads: int) -> Runner:
+                    threads: int, beam: int | None = None) -> Runner:
     """A TFLite or ONNX artifact in its runtime (`liveri.artifact.runner`), fed the raw
-    examples of each `serving_default` batch through the version's kind, as a device runs it."""
+    examples of each `serving_default` batch through the version's kind, as a device runs it;
+    a translator's at `beam` (its own when None)."""
     runner = open_version(version_dir, fmt, num_threads=threads, manifest=manifest)
+    if beam is not None:
+        runner.model = runner.model.with_beam(beam)
     runtime = formats.get(fmt).runtime
 
     def bind(raw: dict[str, np.ndarray]) -> BatchFn:
         _, feed = runner.feed(runner.kind.examples_from_serving(raw))
         return lambda: runner.model(**feed)
 
+    def tokens(raw: dict[str, np.ndarray]) -> int:
+        answers = runner.predict(runner.kind.examples_from_serving(raw))
+        return _translation_tokens(runner.kind, [a["translation"] for a in answers])
+
     key = f"{fmt}/{threads}t" if runtime == formats.LITERT else fmt
+    key = key if beam is None else f"{key}/beam{beam}"
     return Runner(key=key, format=fmt, runtime=f"{runtime} {_version_of(runtime)}",
-                  threads=threads, bind=bind)
+                  threads=threads, bind=bind, beam=beam, tokens=tokens if beam else None)
+
+
+def _translation_tokens(kind: Any, texts: list[str]) -> int:
+    """Subword tokens of translations as the shared vocab spells them, each with its </s>."""
+    return sum(len(kind.tokenizer.encode_numpy(t)) + 1 for t in texts)
 
 
 def _version_of(runtime: str) -> str:
@@ -81,7 +105,10 @@ def _version_of(runtime: str) -> str:
 
 def artifact_runners(version_dir: str | Path, manifest: Manifest,
                      skipped: dict[str, str]) -> Iterator[Runner]:
-    """Runners for every artifact the manifest lists; ones that cannot run go to `skipped`."""
+    """Runners for every artifact the manifest lists; ones that cannot run go to `skipped`.
+    A translator's run at its beam and at beam 1 (greedy), each counting the tokens it writes."""
+    decoding = manifest.postprocessing.get("decoding")
+    beams = (decoding["beam_size"], 1) if decoding else (None,)
     for item in manifest.artifacts:
         fmt = item.format
         try:
@@ -89,9 +116,12 @@ def artifact_runners(version_dir: str | Path, manifest: Manifest,
             if not formats.get(fmt).benchmarkable:
                 skipped[fmt] = "not a benchmarkable format"
             elif runtime == formats.TENSORFLOW:
-                yield saved_model_runner(version_dir)
+                for beam in beams:
+                    signature = "greedy" if beam == 1 else SAVED_MODEL_SIGNATURE
+                    yield saved_model_runner(version_dir, signature, beam, manifest)
             else:
                 for threads in TFLITE_THREADS if runtime == formats.LITERT else (1,):
-                    yield artifact_runner(version_dir, manifest, fmt, threads)
+                    for beam in beams:
+                        yield artifact_runner(version_dir, manifest, fmt, threads, beam)
         except (ValueError, KeyError, OSError, RuntimeError, KindError) as e:
             skipped[fmt] = f"{type(e).__name__}: {e}"

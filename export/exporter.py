@@ -150,6 +150,9 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         for i in range(len(next(iter(calib.values())))):
             yield {k: v[i:i + 1] for k, v in calib.items()}
 
+    if len(task.tflite_signatures) > 1:  # a step-decoded model calibrates every signature
+        calibration = task.StepCalibration(signatures, calib)
+
     float_inputs = all(spec.dtype.is_floating for spec in
                        signatures["features"].structured_input_signature[1].values())
     artifacts: list[Artifact] = [_saved_model_entry(tmp, signatures)]

@@ -11,6 +11,8 @@ step model (TFLite and ONNX Runtime have none), hence here, by hand.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +119,12 @@ class StepDecoder:
                                decoding["length_normalization"])
         self.ratio = np.float32(decoding["decode_length_ratio"])
         self.max_length = int(decoding["max_decode_length"])
+
+    def with_beam(self, beam_size: int) -> StepDecoder:
+        """The same model decoding at another beam size (1: greedy)."""
+        other = copy.copy(self)
+        other.beam = dataclasses.replace(self.beam, beam_size=beam_size)
+        return other
 
     def _parts(self) -> list[tuple[str, Any]]:
         return [("encode", self.encode), ("decode_step", self.decode_step)]

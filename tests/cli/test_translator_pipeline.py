@@ -45,7 +45,8 @@ def test_eval_reports_bleu_chrf_of_beam_and_greedy_beside_the_baselines(trained)
 def repo(trained):
     repo = trained / "repo"
     liveri("export", "-e", "text.Translator", "--logdir", str(trained / "logs"),
-           "--model_repo", str(repo), "--set", "export.parity_examples=40")
+           "--model_repo", str(repo), "--set", "export.parity_examples=40",
+           "--formats", "saved_model,tflite_float,tflite_int8")
     return repo
 
 
@@ -57,12 +58,12 @@ def test_export_carries_the_corpus_fingerprint_and_parity(repo):
     assert found.postprocessing["kind"] == "translation"
     parity = json.loads((version / "liveri" / "parity.json").read_text())
     assert parity["artifacts"]["saved_model"]["agreement"] == 1.0
-    for fmt in ("tflite_float", "tflite_dynamic", "tflite_fp16"):
+    assert found.artifact("tflite_int8").notes["fully_int8"] is True
+    for fmt in ("tflite_float", "tflite_int8"):
         assert found.artifact(fmt).signature == "encode+decode_step"
         assert found.artifact(fmt).notes["select_tf_ops"] is False
-    # Float LiteRT translates as the SavedModel does (ties aside); quantized ones mostly.
+    # Float LiteRT translates as the SavedModel does (ties aside).
     assert parity["artifacts"]["tflite_float"]["agreement"] >= 0.95
-    assert parity["artifacts"]["tflite_fp16"]["agreement"] >= 0.8
 
 
 def test_mobile_runner_translates_as_serving_default(repo, tmp_path):
@@ -117,3 +118,43 @@ def test_server_translates_strings_and_refuses_bad_messages(repo):
         assert np.isfinite(call(server, "/v1/models/text_translator:predict",
                                 {"instances": ["memory exhausted"]})[1]["predictions"][0]
                            ["scores"])
+
+
+def test_bench_times_every_artifact_at_beam_4_and_1_with_tokens_per_second(repo, tmp_path):
+    liveri("bench", "--model_repo", str(repo), "--name", "text_translator", "--quick",
+           "--no_server", "--out", str(tmp_path / "bench"))
+    bench = json.loads((tmp_path / "bench" / "bench.json").read_text())
+    rows = {(r["key"], r["batch_size"]): r for r in bench["artifacts"]}
+    for key in ("saved_model/beam4", "saved_model/beam1", "tflite_float/1t/beam4",
+                "tflite_int8/1t/beam1"):
+        row = rows[(key, 1)]
+        assert row["beam"] == int(key[-1]) and row["p99_ms"] >= row["p50_ms"] > 0
+        assert row["tokens_per_call"] >= 1 and row["tokens_per_s"] > 0
+    assert ("saved_model/beam4", 32) not in rows  # a decoder's batches stop at 8
+    assert not bench["skipped"]
+
+
+def test_batching_server_answers_concurrent_messages_as_one_at_a_time(repo):
+    """Dynamic batching joins concurrent requests into one decode; each message still stops at
+    its own limit, so every answer is the one it gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [b"file not found", b"%s: cannot open %s", b"memory exhausted",
+             b"Usage: %s [OPTION]... FILE", b"invalid option -- '%c'", b"done"]
+    alone = tf.saved_model.load(str(repo / "text_translator" / "1")).signatures[
+        "serving_default"]
+    expected = [alone(text=tf.constant([t]))["translation"].numpy()[0] for t in texts]
+    with ModelServer(model_repo=str(repo), port=0, rest_api_port=0, metrics_port=0,
+                     enable_batching=True) as server:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+            def predict(text: bytes) -> bytes:
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = "text_translator"
+                request.inputs["text"].CopyFrom(tf.make_tensor_proto([text], tf.string))
+                answer = stub.Predict(request, timeout=60)
+                return tf.make_ndarray(answer.outputs["translation"])[0]
+
+            with ThreadPoolExecutor(len(texts)) as pool:
+                assert list(pool.map(predict, texts * 2)) == expected * 2

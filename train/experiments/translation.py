@@ -36,8 +36,8 @@ class Translator(Experiment):
             warmup_steps=800, checkpoint_every=1000, eval_every=3000, log_every=100)
 
     def Export(self) -> Params:
-        # Full int8 needs calibration of both signatures' inputs (next); ONNX needs the step
-        # model converted too.
+        # ONNX needs the step model converted too (next).
         return super().Export().Set(
-            formats=["saved_model", "tflite_float", "tflite_dynamic", "tflite_fp16"],
+            formats=["saved_model", "tflite_float", "tflite_dynamic", "tflite_int8",
+                     "tflite_fp16"],
             parity_examples=300)

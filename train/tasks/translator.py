@@ -20,6 +20,7 @@ from liveri.train.layers.transformer import TransformerDecoder, TransformerEncod
 from liveri.train.tasks import translation_quality
 from liveri.train.tasks.base_task import BaseTask
 
+from liveri.artifact.beam_search import StepDecoder
 from liveri.lazy import tf
 from liveri.params import Params
 
@@ -149,6 +150,35 @@ class Translator(BaseTask):
                 tf.TensorSpec(cache, tf.float32, "cross_cache")]
         return {"encode": tf.function(self.EncodeStep, input_signature=[ids, paddings]),
                 "decode_step": tf.function(self.DecodeStep, input_signature=step)}
+
+    def StepCalibration(self, signatures: dict[str, Any], features: dict[str, np.ndarray],
+                        batch: int = 10, every: int = 3) -> Any:
+        """Full-int8 calibration of `encode` and `decode_step`: (signature, inputs) samples from
+        real decodes of `features` (the float SavedModel's signatures looped by the runner's
+        beam search), every `every`-th step of each batch of `batch` messages."""
+        def numpy_fn(fn: Any) -> Any:
+            return lambda **kw: {k: v.numpy() for k, v in fn(**{
+                name: tf.constant(value) for name, value in kw.items()}).items()}
+
+        def samples() -> Any:
+            decoding = self.PostprocessingSpec()["decoding"]
+            step = numpy_fn(signatures["decode_step"])
+            steps: list[dict[str, np.ndarray]] = []
+
+            def recorded(**kw: np.ndarray) -> dict[str, np.ndarray]:
+                steps.append(kw)
+                return step(**kw)
+
+            decoder = StepDecoder(numpy_fn(signatures["encode"]), recorded, decoding)
+            for start in range(0, len(features["src_ids"]), batch):
+                part = {k: v[start:start + batch] for k, v in features.items()}
+                steps.clear()
+                decoder(**part)
+                yield "encode", part
+                for kw in steps[::every]:
+                    yield "decode_step", kw
+
+        return samples
 
     def ServeFeatures(self, src_ids: Any, src_paddings: Any) -> dict[str, Any]:
         """The `features` signature: beam search from source ids, as devices feed it."""
