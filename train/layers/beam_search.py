@@ -40,9 +40,10 @@ class BeamSearch(BaseLayer):
               max_lengths: Any = None) -> dict[str, Any]:
         """Decode `batch_size` examples, example i at most `max_lengths[i]` positions (default
         and upper bound: max_decode_length; the cache must hold the longest). Per example, so
-        an answer does not depend on what else is in its batch. `step_fn(ids [N], cache, step) -> (logits [N, V], cache)`
-        with N = batch_size * beam_size; `cache` (a nest of tensors with the batch first) is
-        tiled per beam and reordered as beams are chosen.
+        an answer does not depend on what else is in its batch.
+        `step_fn(ids [N], cache, step) -> (logits [N, V], cache)` with N = batch_size *
+        beam_size; `cache` (a nest of tensors with the batch first) is tiled per beam and
+        reordered as beams are chosen.
 
         Returns ids [B, beam, max(max_lengths)] (0 after the end), lengths [B, beam] (with the
         eos) and scores [B, beam], best first; hypotheses alive at the length limit compete as

@@ -6,14 +6,13 @@ the model, and the most likely next token after it.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from liveri.train.input import tokenizers
-from liveri.train.layers.softmax import SmoothLabels
 from liveri.train.layers.transformer import TransformerDecoder
 from liveri.train.tasks.base_task import BaseTask
+from liveri.train.tasks.token_loss import perplexity, token_cross_entropy
 
 from liveri.lazy import tf
 from liveri.params import Params
@@ -50,21 +49,11 @@ class TransformerLm(BaseTask):
     def ComputeLoss(self, batch: dict[str, Any], training: bool) -> tuple[Any, dict[str, Any]]:
         paddings = tf.cast(batch["paddings"], tf.float32)
         logits = self.decoder(batch["ids"], paddings=paddings, training=training)
-        targets = SmoothLabels(tf.one_hot(batch["labels"], self.params.vocab_size),
-                               self.params.label_smoothing)
-        real = 1.0 - paddings
-        log_probs = tf.nn.log_softmax(logits)
-        xent = -tf.reduce_sum(targets * log_probs, axis=-1) * real
-        nll = -tf.gather(log_probs, batch["labels"], batch_dims=2) * real
-        tokens = tf.reduce_sum(real)
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                                   tf.cast(batch["labels"], tf.int32)), tf.float32) * real
-        metrics = {"loss": (tf.reduce_sum(nll), tokens),
-                   "token_accuracy": (tf.reduce_sum(correct), tokens)}
-        return tf.reduce_sum(xent) / tf.maximum(tokens, 1.0), metrics
+        return token_cross_entropy(logits, batch["labels"], paddings,
+                                   self.params.label_smoothing)
 
     def FinalizeMetrics(self, means: dict[str, float]) -> dict[str, float]:
-        return {**means, "perplexity": float(math.exp(min(means["loss"], 50.0)))}
+        return {**means, "perplexity": perplexity(means["loss"])}
 
     def ExtraMetrics(self, inp: Any, split: str, metrics: dict[str, float]) -> dict[str, float]:
         """The perplexity of a unigram model (train counts, add-one) on the same tokens, and

@@ -16,6 +16,7 @@ from typing import Any
 from liveri.train.input import tokenizers
 from liveri.train.layers.softmax import Softmax
 from liveri.train.tasks.punctuator import PunctuatorTagger
+from liveri.train.tasks.token_loss import perplexity
 
 from liveri.lazy import tf
 from liveri.params import Params
@@ -53,7 +54,7 @@ class PunctuatorLm(PunctuatorTagger):
 
     def FinalizeMetrics(self, means: dict[str, float]) -> dict[str, float]:
         return {**super().FinalizeMetrics(means),
-                "lm_perplexity": float(math.exp(min(means["lm_loss"], 50.0)))}
+                "lm_perplexity": perplexity(means["lm_loss"])}
 
     def ExtraMetrics(self, inp: Any, split: str, metrics: dict[str, float]) -> dict[str, float]:
         """The LM's perplexity per character (each character and </s>), the unit of the

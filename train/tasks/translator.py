@@ -8,17 +8,16 @@ protected and restored, subword tokenization and detokenization, all with stock 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from liveri.train.input import tokenizers
 from liveri.train.input.placeholders_tf import protect_tf, restore_tf
 from liveri.train.layers.beam_search import BeamSearch
-from liveri.train.layers.softmax import SmoothLabels
 from liveri.train.layers.transformer import TransformerDecoder, TransformerEncoder
 from liveri.train.tasks import translation_quality
 from liveri.train.tasks.base_task import BaseTask
+from liveri.train.tasks.token_loss import perplexity, token_cross_entropy
 
 from liveri.artifact.beam_search import StepDecoder
 from liveri.lazy import tf
@@ -79,22 +78,11 @@ class Translator(BaseTask):
         return self.LossFromLogits(batch, self.BatchLogits(batch, training))
 
     def LossFromLogits(self, batch: dict[str, Any], logits: Any) -> tuple[Any, dict[str, Any]]:
-        real = 1.0 - tf.cast(batch["tgt_paddings"], tf.float32)
-        labels = batch["tgt_labels"]
-        log_probs = tf.nn.log_softmax(logits)
-        targets = SmoothLabels(tf.one_hot(labels, self.params.vocab_size),
-                               self.params.label_smoothing)
-        xent = -tf.reduce_sum(targets * log_probs, axis=-1) * real
-        nll = -tf.gather(log_probs, labels, batch_dims=2) * real
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                                   tf.cast(labels, tf.int32)), tf.float32) * real
-        tokens = tf.reduce_sum(real)
-        metrics = {"loss": (tf.reduce_sum(nll), tokens),
-                   "token_accuracy": (tf.reduce_sum(correct), tokens)}
-        return tf.reduce_sum(xent) / tf.maximum(tokens, 1.0), metrics
+        return token_cross_entropy(logits, batch["tgt_labels"], batch["tgt_paddings"],
+                                   self.params.label_smoothing)
 
     def FinalizeMetrics(self, means: dict[str, float]) -> dict[str, float]:
-        return {**means, "perplexity": float(math.exp(min(means["loss"], 50.0)))}
+        return {**means, "perplexity": perplexity(means["loss"])}
 
     # -- decoding ----------------------------------------------------------------------------
     def Decode(self, src_ids: Any, src_paddings: Any, greedy: bool = False) -> dict[str, Any]:
