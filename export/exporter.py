@@ -122,7 +122,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
                    logdir: str | Path) -> Manifest:
     p = params.export
     timings: dict[str, float] = {}
-    pre_spec, post_spec = task.PreprocessingSpec(inp), task.PostprocessingSpec()
+    pre_spec, post_spec = task.PreprocessingSpec(inp), task.PostprocessingSpec(inp)
     liveri_dir = tmp / layout.LIVERI_DIR
     liveri_dir.mkdir(parents=True)
 
@@ -151,7 +151,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             yield {k: v[i:i + 1] for k, v in calib.items()}
 
     if len(task.tflite_signatures) > 1:  # a step-decoded model calibrates every signature
-        calibration = task.StepCalibration(signatures, calib)
+        calibration = task.StepCalibration(inp, signatures, calib)
 
     float_inputs = all(spec.dtype.is_floating for spec in
                        signatures["features"].structured_input_signature[1].values())
@@ -179,7 +179,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         _log(f"{fmt} written ({timings[fmt]:.1f}s, {artifacts[-1].bytes} bytes)")
 
     examples = kind.examples_from_serving(serving_inputs)
-    reference = parity.trained_model(task, kind, signatures["features"])
+    reference = parity.trained_model(kind, signatures["features"])
     reference_answers, reference_outputs = parity.run_all(reference, examples)
     metric = task.main_metric
     report: dict[str, Any] = {"examples": len(reference_answers), "split": "test",

@@ -21,15 +21,14 @@ from liveri.lazy import tf
 CHUNK = 64  # examples per runtime call: bounds memory for sequence models
 
 
-def trained_model(task: Any, kind: Kind, features_fn: Any) -> Runner:
-    """The trained model itself (eager TensorFlow, the checkpoint's weights) on the inputs of
-    its `features` signature, `features_fn`."""
+def trained_model(kind: Kind, features_fn: Any) -> Runner:
+    """The trained model itself (TensorFlow, the checkpoint's weights, before any saving or
+    conversion) as its `features` signature, `features_fn`, computes."""
     args, kwargs = features_fn.structured_input_signature
     specs = list(kwargs.values()) or list(args)
-    names = [spec.name for spec in specs]
 
     def call(**features: np.ndarray) -> dict[str, np.ndarray]:
-        out = task.ServeFeatures(*[tf.constant(features[name]) for name in names])
+        out = features_fn(*[tf.constant(features[spec.name]) for spec in specs])
         return {k: v.numpy() for k, v in out.items()}
 
     inputs = {spec.name: np.dtype(spec.dtype.as_numpy_dtype) for spec in specs}

@@ -54,6 +54,13 @@ def token(index: int) -> str:
     return f"⟦{index}⟧"
 
 
+def token_piece_ids(vocab: list[str]) -> list[int]:
+    """Ids of the vocab pieces that spell placeholder tokens (`⟦3⟧`, or a bare `⟦` or `⟧` for
+    a number the vocab lacks): a translation must hold each exactly as often as its source
+    does, which beam search enforces (`copy_ids`)."""
+    return [i for i, piece in enumerate(vocab) if "⟦" in piece or "⟧" in piece]
+
+
 def protect(text: str, order: list[str] | None = None) -> tuple[str, list[str]]:
     """`text` with each placeholder replaced by its token, and the placeholders by token number.
 

@@ -4,7 +4,8 @@ LiteRT with builtin ops only, and ONNX as tf2onnx converts, run a translator as 
 once, then one decoder step per position with its cache as inputs and outputs. This loop is the
 graph's beam search (`liveri.train.layers.beam_search`) step for step: the same candidates
 (2 x beam per example), the same GNMT length penalty, end by </s> or by each example's own
-length limit, ties broken toward the lower index as `tf.math.top_k` does. So a float artifact
+length limit, the same copy constraint (placeholder tokens as often as in the source), ties
+broken toward the lower index as `tf.math.top_k` does. So a float artifact
 translates as `serving_default` does (tested). No library offers this loop over an arbitrary
 step model (TFLite and ONNX Runtime have none), hence here, by hand.
 """
@@ -32,6 +33,21 @@ class BeamParams:
     sos_id: int
     eos_id: int
     length_normalization: float
+    copy_ids: tuple[int, ...] = ()
+
+    def owed(self, source_ids: np.ndarray) -> np.ndarray:
+        """[B, P]: how often each copy token occurs in each source."""
+        return np.sum(source_ids[:, :, None] == np.asarray(self.copy_ids, np.int32), 1,
+                      dtype=np.int32)
+
+    def banned(self, owed: np.ndarray, vocab: int, positions_left: np.ndarray) -> np.ndarray:
+        """[B, beam, vocab]: used-up copy tokens, </s> while a copy token is owed, and all but
+        owed tokens when `positions_left` [B] are no more than the tokens owed."""
+        must_copy = np.sum(owed, -1) >= positions_left[:, None]
+        banned = np.repeat(must_copy[:, :, None], vocab, 2)
+        banned[:, :, list(self.copy_ids)] = owed <= 0
+        banned[:, :, self.eos_id] |= np.any(owed > 0, -1)
+        return banned
 
     def penalty(self, length: np.ndarray | int) -> np.ndarray:
         return np.power((5.0 + np.asarray(length, np.float32)) / 6.0,
@@ -45,9 +61,10 @@ def top_k(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def search(step_fn: StepFn, cache: dict[str, np.ndarray], limits: np.ndarray,
-           p: BeamParams) -> dict[str, np.ndarray]:
+           p: BeamParams, source_ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Decode len(limits) examples, example i at most limits[i] positions; `cache` entries have
-    the batch first and are tiled per beam, then reordered as beams are chosen. Returns ids
+    the batch first and are tiled per beam, then reordered as beams are chosen. `source_ids`
+    [B, S] say how often each of `p.copy_ids` must occur. Returns ids
     [B, beam, max(limits)], lengths [B, beam] and scores [B, beam], best first."""
     batch, beam = len(limits), p.beam_size
     max_len = int(np.max(limits))
@@ -59,6 +76,10 @@ def search(step_fn: StepFn, cache: dict[str, np.ndarray], limits: np.ndarray,
     fin_ids = np.zeros_like(alive_ids)
     fin_scores = np.full([batch, beam], _DEAD, np.float32)
     fin_lengths = np.zeros([batch, beam], np.int32)
+    owed = np.zeros([batch, len(p.copy_ids)], np.int32)
+    if source_ids is not None:
+        owed = p.owed(source_ids)
+    owed = np.repeat(owed[:, None], beam, 1)
     t = 0
     while t < max_len:
         best_possible = alive_logp[:, 0] / p.penalty(max_len)
@@ -66,12 +87,15 @@ def search(step_fn: StepFn, cache: dict[str, np.ndarray], limits: np.ndarray,
             break
         log_probs, cache = step_fn(last.reshape(-1), cache, t)
         vocab = log_probs.shape[-1]
-        candidates = (alive_logp[:, :, None]
-                      + log_probs.reshape(batch, beam, vocab).astype(np.float32))
+        log_probs = np.where(p.banned(owed, vocab, limits - t), np.float32(_DEAD),
+                             log_probs.reshape(batch, beam, vocab).astype(np.float32))
+        candidates = alive_logp[:, :, None] + log_probs
         cand_logp, flat = top_k(candidates.reshape(batch, -1), 2 * beam)
         cand_beam, cand_token = flat // vocab, (flat % vocab).astype(np.int32)
         cand_ids = np.take_along_axis(alive_ids, cand_beam[:, :, None], 1)
         cand_ids[:, :, t] = cand_token
+        cand_owed = (np.take_along_axis(owed, cand_beam[:, :, None], 1)
+                     - (cand_token[:, :, None] == np.asarray(p.copy_ids, np.int32)))
         ends = (cand_token == p.eos_id) | (t >= limits[:, None] - 1)
 
         in_beam = np.arange(2 * beam)[None, :] < beam
@@ -83,6 +107,7 @@ def search(step_fn: StepFn, cache: dict[str, np.ndarray], limits: np.ndarray,
 
         alive_logp, keep = top_k(np.where(ends, _DEAD, cand_logp).astype(np.float32), beam)
         alive_ids = np.take_along_axis(cand_ids, keep[:, :, None], 1)
+        owed = np.take_along_axis(cand_owed, keep[:, :, None], 1)
         last = np.take_along_axis(cand_token, keep, 1)
         parents = (np.take_along_axis(cand_beam, keep, 1) + offsets).reshape(-1)
         cache = {k: v[parents] for k, v in cache.items()}
@@ -116,7 +141,8 @@ class StepDecoder:
         self.outputs = {f"{name}/{k}": v for name, part in self._parts() for k, v in
                         getattr(part, "outputs", {}).items()}
         self.beam = BeamParams(decoding["beam_size"], decoding["sos_id"], decoding["eos_id"],
-                               decoding["length_normalization"])
+                               decoding["length_normalization"],
+                               tuple(decoding.get("copy_ids", ())))
         self.ratio = np.float32(decoding["decode_length_ratio"])
         self.max_length = int(decoding["max_decode_length"])
 
@@ -145,5 +171,5 @@ class StepDecoder:
             out = self.decode_step(ids=ids.astype(np.int32), step=np.array(t, np.int32), **cache)
             return out["log_probs"], {**cache, "self_cache": out["self_cache"]}
 
-        found = search(step, cache, limits, self.beam)
+        found = search(step, cache, limits, self.beam, src_ids)
         return {"ids": found["ids"][:, 0], "scores": found["scores"][:, 0]}

@@ -140,3 +140,51 @@ def test_beam_search_answers_do_not_depend_on_the_batch():
         assert length <= int(limits[i]) and int(together["lengths"][i, 0]) == length
         np.testing.assert_array_equal(together["ids"][i, 0, :length], alone["ids"][0, 0, :length])
         np.testing.assert_allclose(together["scores"][i, 0], alone["scores"][0, 0], atol=1e-5)
+
+
+def _random_bigram_lm(vocab=9, steps=8, seed=0):
+    """Next-token log probs from (last token, step) by a fixed random table, as a graph step
+    and as a numpy step (the runner's beam search), so both loops can be compared."""
+    table = np.random.default_rng(seed).normal(0, 3, (vocab, steps, vocab)).astype(np.float32)
+    table[:, 3:, 2] += 4.0  # eos likely after a few tokens, so hypotheses end before the limit
+    table[:, :, 5:7] += 2.0  # copy tokens (5, 6) plausible anywhere
+    log_probs = table - np.log(np.exp(table).sum(-1, keepdims=True))
+
+    def graph_step(ids, cache, step):
+        return tf.gather(tf.constant(log_probs)[:, step], ids), cache
+
+    def numpy_step(ids, cache, step):
+        return log_probs[ids, step], cache
+
+    return graph_step, numpy_step
+
+
+def test_copy_constraint_holds_each_copy_token_as_often_as_the_source_in_graph_and_numpy():
+    from liveri.artifact import beam_search
+
+    copy_ids = [5, 6]
+    # Sources (0 pads): owes 5 once; 6 twice; nothing (so 5 and 6 must never appear).
+    source_ids = np.array([[5, 3, 0], [6, 4, 6], [3, 4, 0]], np.int32)
+    graph_step, numpy_step = _random_bigram_lm()
+    limits = np.array([8, 3, 8], np.int32)  # the second must copy from its second position
+    search = BeamSearch.Params().Set(beam_size=3, max_decode_length=8,
+                                     length_normalization=0.6).Instantiate()
+    cache = {"unused": tf.zeros((3, 1))}
+    free = search(graph_step, cache, 3, limits)
+    kept = search(graph_step, cache, 3, limits, copy_ids, tf.constant(source_ids))
+    for i, source in enumerate(source_ids):
+        for beam in range(3):
+            length = int(kept["lengths"][i, beam])
+            hypothesis = list(kept["ids"][i, beam, :length].numpy())
+            # Every hypothesis, even one cut by the length limit rather than ended by eos.
+            assert [hypothesis.count(c) for c in copy_ids] == \
+                [list(source).count(c) for c in copy_ids]
+    # The unconstrained search breaks the rule somewhere, so the constraint did something.
+    assert any([list(free["ids"][i, 0].numpy()).count(c) for c in copy_ids]
+               != [list(source_ids[i]).count(c) for c in copy_ids] for i in range(3))
+
+    params = beam_search.BeamParams(3, 1, 2, 0.6, tuple(copy_ids))
+    mirror = beam_search.search(numpy_step, {"unused": np.zeros((3, 1))}, limits, params,
+                                source_ids)
+    np.testing.assert_array_equal(mirror["ids"], kept["ids"].numpy())
+    np.testing.assert_allclose(mirror["scores"], kept["scores"].numpy(), rtol=1e-5)

@@ -14,9 +14,9 @@ def test_image_kind_encodes_and_decodes_as_the_task_graph() -> None:
     params = experiment_params("image.Digits")
     task, inp = params.model.Instantiate(), params.input.Instantiate()
     labels = task.AssetFiles(inp)["labels.txt"].encode()
-    kind = kinds.load(task.PreprocessingSpec(inp), task.PostprocessingSpec(),
+    kind = kinds.load(task.PreprocessingSpec(inp), task.PostprocessingSpec(inp),
                       {"labels_file": labels})
-    assert kinds.kind_name(task.PostprocessingSpec()) == "image"
+    assert kinds.kind_name(task.PostprocessingSpec(inp)) == "image"
     pixels = inp.Examples("test")["pixels"][:16]
     encoded = kind.encode(list(pixels))
     np.testing.assert_allclose(encoded.features["features"], task.Preprocess(pixels).numpy(),

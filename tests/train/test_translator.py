@@ -24,7 +24,7 @@ def translator(tmp_path_factory):
         "text.Translator", TINY + [f"input.data_dir={tmp_path_factory.mktemp('mt')}"])
     inp = params.input.Instantiate()
     task = params.model.Instantiate()
-    kind = kinds.load(task.PreprocessingSpec(inp), task.PostprocessingSpec(),
+    kind = kinds.load(task.PreprocessingSpec(inp), task.PostprocessingSpec(inp),
                       {"vocab_file": inp.VocabPath().read_bytes()})
     return task, inp, kind
 
@@ -92,7 +92,7 @@ def test_tflite_encoder_and_decoder_step_translate_as_the_graph(translator, tmp_
     content, notes = tflite.convert(str(tmp_path), "tflite_float", ["encode", "decode_step"])
     assert notes["select_tf_ops"] is False
     model = tflite_model(content, STEP_SIGNATURES,
-                         decoding=task.PostprocessingSpec()["decoding"])
+                         decoding=task.PostprocessingSpec(inp)["decoding"])
     texts = [t for t in inp.Examples("test")["text"]][:30] + ["%s: cannot open %s"]
     answers = Runner("tflite_float", kind, model, model.input_dtypes).predict(texts)
     graph = task.ExportSignatures(inp)["serving_default"](tf.constant(texts))
@@ -100,3 +100,21 @@ def test_tflite_encoder_and_decoder_step_translate_as_the_graph(translator, tmp_
         [t.decode() for t in graph["translation"].numpy()]
     np.testing.assert_allclose([a["score"] for a in answers], graph["scores"].numpy(),
                                atol=1e-4)
+
+
+def test_every_placeholder_comes_through_even_from_an_untrained_model(translator) -> None:
+    """Beam search copies placeholder tokens (`keep_placeholders`): a random model, which
+    otherwise drops, repeats and invents them, translates each with exactly its source's."""
+    import tensorflow as tf
+
+    from liveri.placeholders import placeholders, same_placeholders
+
+    task, inp, _ = translator
+    texts = [t for t in inp.Examples("test")["text"] if placeholders(t)][:24]
+    texts += ["%s: cannot open %s", "%1$s of %2$s: {0} ${HOME}"]
+    signatures = task.ExportSignatures(inp)
+    for name in ("serving_default", "greedy"):
+        found = signatures[name](tf.constant(texts))["translation"].numpy()
+        lost = [(s, t.decode()) for s, t in zip(texts, found)
+                if not same_placeholders(s, t.decode())]
+        assert not lost, f"{name}: {lost[:3]}"

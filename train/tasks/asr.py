@@ -246,7 +246,7 @@ class CtcAsr(BaseTask):
                        "paddings": "float32 [N, T], 1.0 = padded frame"},
         }
 
-    def PostprocessingSpec(self) -> dict[str, Any]:
+    def PostprocessingSpec(self, inp: Any) -> dict[str, Any]:
         return {"kind": "ctc_greedy", "scores_output": "scores", "vocab_file": "vocab.txt",
                 "blank_id": BLANK_ID, "time_stride": self.time_stride,
                 "answer": "real frames = ceil(real input frames / time_stride); argmax per "

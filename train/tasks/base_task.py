@@ -77,5 +77,5 @@ class BaseTask(BaseLayer):
     def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
         raise NotImplementedError
 
-    def PostprocessingSpec(self) -> dict[str, Any]:
+    def PostprocessingSpec(self, inp: Any) -> dict[str, Any]:
         raise NotImplementedError

@@ -129,7 +129,7 @@ class ImageClassifier(BaseTask):
             "add_channel_axis": True,
         }
 
-    def PostprocessingSpec(self) -> dict[str, Any]:
+    def PostprocessingSpec(self, inp: Any) -> dict[str, Any]:
         return {"kind": "classify", "scores_output": "scores", "labels_file": "labels.txt",
                 "answer": "argmax of scores -> labels[class]"}
 

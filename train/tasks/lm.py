@@ -127,7 +127,7 @@ class TransformerLm(BaseTask):
                 "inputs": {"ids": "<s> + tokens", "labels": "tokens + </s>",
                            "paddings": "1.0 = pad"}}
 
-    def PostprocessingSpec(self) -> dict[str, Any]:
+    def PostprocessingSpec(self, inp: Any) -> dict[str, Any]:
         return {"kind": "language_model", "scores_output": "scores",
                 "answer": "perplexity = exp(-sum(scores) / tokens)"}
 

@@ -138,7 +138,7 @@ class PunctuatorTagger(BaseTask):
                 "source": "lowercase, drop every piece that is not a word, join with spaces",
                 "inputs": {"ids": "int32 [N, T]", "paddings": "float32 [N, T], 1.0 = pad"}}
 
-    def PostprocessingSpec(self) -> dict[str, Any]:
+    def PostprocessingSpec(self, inp: Any) -> dict[str, Any]:
         return {"kind": "punctuate", "scores_output": "scores", "marks": list(MARKS),
                 "answer": "each word followed by MARKS[argmax of its last token's scores]"}
 

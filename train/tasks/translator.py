@@ -22,6 +22,7 @@ from liveri.train.tasks.token_loss import perplexity, token_cross_entropy
 from liveri.artifact.beam_search import StepDecoder
 from liveri.lazy import tf
 from liveri.params import Params
+from liveri.placeholders import token_piece_ids
 
 # Sentences per decoding call when evaluating a split (sorted by length, so little padding).
 DECODE_BATCH = 64
@@ -45,6 +46,9 @@ class Translator(BaseTask):
                  "(`bleu_greedy`, the `greedy` signature) is the same with beam_size 1.")
         p.Define("max_source_length", 128,
                  "Longest source served, in tokens (with </s>); longer inputs are refused.")
+        p.Define("keep_placeholders", True,
+                 "Beam search copies placeholder tokens: each exactly as often as the source "
+                 "holds it (`BeamSearch` copy_ids); False leaves them to the model.")
         p.Define("decode_length_ratio", 2.0,
                  "A message decodes at most ratio * its source length + 10 positions.")
         p.label_smoothing = 0.1
@@ -85,9 +89,14 @@ class Translator(BaseTask):
         return {**means, "perplexity": perplexity(means["loss"])}
 
     # -- decoding ----------------------------------------------------------------------------
-    def Decode(self, src_ids: Any, src_paddings: Any, greedy: bool = False) -> dict[str, Any]:
+    def CopyIds(self, tokenizer: Any) -> list[int]:
+        """The vocab ids beam search copies from the source (none without keep_placeholders)."""
+        return token_piece_ids(tokenizer.vocab) if self.params.keep_placeholders else []
+
+    def Decode(self, src_ids: Any, src_paddings: Any, greedy: bool = False,
+               copy_ids: list[int] | tuple = ()) -> dict[str, Any]:
         """Source ids [B, S] -> the best hypothesis: ids [B, T] (0 after the end) and scores
-        [B] (its length-normalized log probability)."""
+        [B] (its length-normalized log probability); `copy_ids` as `BeamSearch` takes them."""
         src_paddings = tf.cast(src_paddings, tf.float32)
         source = self.Encode(src_ids, src_paddings)
         batch = tf.shape(src_ids)[0]
@@ -96,7 +105,7 @@ class Translator(BaseTask):
         limits = tf.minimum(limits, self.params.beam.max_decode_length)
         cache = self.decoder.InitCache(batch, tf.reduce_max(limits), source, src_paddings)
         search = self.greedy if greedy else self.beam
-        found = search(self.decoder.ExtendStep, cache, batch, limits)
+        found = search(self.decoder.ExtendStep, cache, batch, limits, copy_ids, src_ids)
         return {"ids": found["ids"][:, 0, :], "scores": found["scores"][:, 0]}
 
     # -- the decode loop outside the graph (TFLite, ONNX): one encoder call, then steps ---------
@@ -139,8 +148,8 @@ class Translator(BaseTask):
         return {"encode": tf.function(self.EncodeStep, input_signature=[ids, paddings]),
                 "decode_step": tf.function(self.DecodeStep, input_signature=step)}
 
-    def StepCalibration(self, signatures: dict[str, Any], features: dict[str, np.ndarray],
-                        batch: int = 10, every: int = 3) -> Any:
+    def StepCalibration(self, inp: Any, signatures: dict[str, Any],
+                        features: dict[str, np.ndarray], batch: int = 10, every: int = 3) -> Any:
         """Full-int8 calibration of `encode` and `decode_step`: (signature, inputs) samples from
         real decodes of `features` (the float SavedModel's signatures looped by the runner's
         beam search), every `every`-th step of each batch of `batch` messages."""
@@ -149,7 +158,7 @@ class Translator(BaseTask):
                 name: tf.constant(value) for name, value in kw.items()}).items()}
 
         def samples() -> Any:
-            decoding = self.PostprocessingSpec()["decoding"]
+            decoding = self.PostprocessingSpec(inp)["decoding"]
             step = numpy_fn(signatures["decode_step"])
             steps: list[dict[str, np.ndarray]] = []
 
@@ -167,10 +176,6 @@ class Translator(BaseTask):
                     yield "decode_step", kw
 
         return samples
-
-    def ServeFeatures(self, src_ids: Any, src_paddings: Any) -> dict[str, Any]:
-        """The `features` signature: beam search from source ids, as devices feed it."""
-        return self.Decode(src_ids, src_paddings)
 
     def Translate(self, tokenizer: Any, text: Any, greedy: bool = False) -> dict[str, Any]:
         """Raw messages [N] -> {"translation": [N] string, "scores": [N] float32}; raises
@@ -198,7 +203,7 @@ class Translator(BaseTask):
             src = tf.concat([tokens, eos], axis=1)
         src_ids = src.to_tensor(0)
         src_paddings = 1.0 - tf.sequence_mask(lengths, tf.shape(src_ids)[1], tf.float32)
-        found = self.Decode(src_ids, src_paddings, greedy)
+        found = self.Decode(src_ids, src_paddings, greedy, self.CopyIds(tokenizer))
         words = tf.gather(tf.constant(tokenizer.vocab), found["ids"])
         words = tf.where(found["ids"] <= tokenizers.EOS_ID, "", words)  # <unk> shows, as in numpy
         joined = tf.strings.regex_replace(tf.strings.reduce_join(words, axis=1),
@@ -244,7 +249,10 @@ class Translator(BaseTask):
                     tf.TensorSpec([None, None], tf.float32, "src_paddings")]
         return {
             **self.StepSignatures(),
-            "features": tf.function(self.ServeFeatures, input_signature=features),
+            # Beam search from source ids, as devices feed it.
+            "features": tf.function(lambda src_ids, src_paddings: self.Decode(
+                src_ids, src_paddings, copy_ids=self.CopyIds(tokenizer)),
+                input_signature=features),
             "serving_default": tf.function(lambda text: self.Translate(tokenizer, text),
                                            input_signature=text),
             "greedy": tf.function(lambda text: self.Translate(tokenizer, text, greedy=True),
@@ -266,7 +274,7 @@ class Translator(BaseTask):
                 "inputs": {"src_ids": "int32 [N, S]: protected message's tokens + </s>",
                            "src_paddings": "float32 [N, S], 1.0 = pad"}}
 
-    def PostprocessingSpec(self) -> dict[str, Any]:
+    def PostprocessingSpec(self, inp: Any) -> dict[str, Any]:
         beam = self.params.beam
         return {"kind": "translation", "scores_output": "scores",
                 "answer": "ids until </s> detokenized, placeholder tokens restored",
@@ -274,6 +282,7 @@ class Translator(BaseTask):
                              "eos_id": beam.eos_id,
                              "length_normalization": beam.length_normalization,
                              "max_decode_length": beam.max_decode_length,
+                             "copy_ids": self.CopyIds(inp.Tokenizer()),
                              "decode_length_ratio": self.params.decode_length_ratio}}
 
     def AssetFiles(self, inp: Any) -> dict[str, str]:
