@@ -110,7 +110,8 @@ def search(step_fn: StepFn, cache: dict[str, np.ndarray], limits: np.ndarray,
         owed = np.take_along_axis(cand_owed, keep[:, :, None], 1)
         last = np.take_along_axis(cand_token, keep, 1)
         parents = (np.take_along_axis(cand_beam, keep, 1) + offsets).reshape(-1)
-        cache = {k: v[parents] for k, v in cache.items()}
+        if np.any(parents != np.arange(len(parents))):  # most steps keep every beam's parent
+            cache = {k: v[parents] for k, v in cache.items()}
         t += 1
     scores = np.concatenate([fin_scores, alive_logp / p.penalty(t)], 1)
     ids = np.concatenate([fin_ids, alive_ids], 1)
@@ -165,11 +166,15 @@ class StepDecoder:
         limits = self.limits(src_paddings)
         own = np.zeros((cross.shape[0], cross.shape[1], 2, int(limits.max()), *cross.shape[4:]),
                        np.float32)
-        cache = {"src_paddings": src_paddings, "cross_cache": cross, "self_cache": own}
+        # The source side is the same for every beam of a message: tiled once, never reordered.
+        beam = self.beam.beam_size
+        source = {"src_paddings": np.repeat(src_paddings, beam, 0),
+                  "cross_cache": np.repeat(cross, beam, 0)}
 
         def step(ids: np.ndarray, cache: dict[str, np.ndarray], t: int):
-            out = self.decode_step(ids=ids.astype(np.int32), step=np.array(t, np.int32), **cache)
-            return out["log_probs"], {**cache, "self_cache": out["self_cache"]}
+            out = self.decode_step(ids=ids.astype(np.int32), step=np.array(t, np.int32),
+                                   self_cache=cache["self_cache"], **source)
+            return out["log_probs"], {"self_cache": out["self_cache"]}
 
-        found = search(step, cache, limits, self.beam, src_ids)
+        found = search(step, {"self_cache": own}, limits, self.beam, src_ids)
         return {"ids": found["ids"][:, 0], "scores": found["scores"][:, 0]}

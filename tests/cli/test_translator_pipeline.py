@@ -46,7 +46,7 @@ def repo(trained):
     repo = trained / "repo"
     liveri("export", "-e", "text.Translator", "--logdir", str(trained / "logs"),
            "--model_repo", str(repo), "--set", "export.parity_examples=40",
-           "--formats", "saved_model,tflite_float,tflite_int8")
+           "--formats", "saved_model,tflite_float,tflite_int8,onnx")
     return repo
 
 
@@ -62,8 +62,10 @@ def test_export_carries_the_corpus_fingerprint_and_parity(repo):
     for fmt in ("tflite_float", "tflite_int8"):
         assert found.artifact(fmt).signature == "encode+decode_step"
         assert found.artifact(fmt).notes["select_tf_ops"] is False
-    # Float LiteRT translates as the SavedModel does (ties aside).
+    # Float LiteRT and ONNX translate as the SavedModel does (ties aside).
     assert parity["artifacts"]["tflite_float"]["agreement"] >= 0.95
+    assert found.artifact("onnx").signature == "features"
+    assert parity["artifacts"]["onnx"]["agreement"] >= 0.95
 
 
 def test_mobile_runner_translates_as_serving_default(repo, tmp_path):
@@ -126,12 +128,13 @@ def test_bench_times_every_artifact_at_beam_4_and_1_with_tokens_per_second(repo,
     bench = json.loads((tmp_path / "bench" / "bench.json").read_text())
     rows = {(r["key"], r["batch_size"]): r for r in bench["artifacts"]}
     for key in ("saved_model/beam4", "saved_model/beam1", "tflite_float/1t/beam4",
-                "tflite_int8/1t/beam1"):
+                "tflite_int8/1t/beam1", "onnx/beam4"):
         row = rows[(key, 1)]
         assert row["beam"] == int(key[-1]) and row["p99_ms"] >= row["p50_ms"] > 0
         assert row["tokens_per_call"] >= 1 and row["tokens_per_s"] > 0
     assert ("saved_model/beam4", 32) not in rows  # a decoder's batches stop at 8
-    assert not bench["skipped"]
+    # ONNX holds the beam search in its graph, at the model's beam only.
+    assert list(bench["skipped"]) == ["onnx/beam1"]
 
 
 def test_batching_server_answers_concurrent_messages_as_one_at_a_time(repo):

@@ -118,3 +118,30 @@ def test_every_placeholder_comes_through_even_from_an_untrained_model(translator
         lost = [(s, t.decode()) for s, t in zip(texts, found)
                 if not same_placeholders(s, t.decode())]
         assert not lost, f"{name}: {lost[:3]}"
+
+
+def test_onnx_holds_the_whole_beam_search_and_translates_as_the_graph(translator,
+                                                                      tmp_path) -> None:
+    """tf2onnx turns the `features` signature's while loop into an ONNX Loop: onnxruntime
+    translates, placeholders copied, as serving_default does."""
+    import tensorflow as tf
+    from liveri.export.exporter import onnx_entry
+
+    from liveri.artifact.runner import Runner
+    from liveri.runtimes import OnnxModel
+
+    task, inp, kind = translator
+    signatures = task.ExportSignatures(inp)
+    module = tf.Module()
+    module.by_path = task.VariablesByPath()
+    tf.saved_model.save(module, str(tmp_path), signatures={
+        "features": signatures["features"].get_concrete_function()})
+    entry = onnx_entry(tmp_path, 17, task.onnx_signature)
+    model = OnnxModel(tmp_path / entry.path)
+    texts = [t for t in inp.Examples("test")["text"]][:30] + ["%s: cannot open %s"]
+    answers = Runner("onnx", kind, model, model.input_dtypes).predict(texts)
+    graph = signatures["serving_default"](tf.constant(texts))
+    assert [a["translation"] for a in answers] == \
+        [t.decode() for t in graph["translation"].numpy()]
+    np.testing.assert_allclose([a["score"] for a in answers], graph["scores"].numpy(),
+                               atol=1e-4)

@@ -36,8 +36,7 @@ class Translator(Experiment):
             warmup_steps=800, checkpoint_every=1000, eval_every=3000, log_every=100)
 
     def Export(self) -> Params:
-        # ONNX needs the step model converted too (next).
         return super().Export().Set(
             formats=["saved_model", "tflite_float", "tflite_dynamic", "tflite_int8",
-                     "tflite_fp16"],
+                     "tflite_fp16", "onnx"],
             parity_examples=300)

@@ -32,6 +32,8 @@ class Translator(BaseTask):
     input_kind = "text"
     main_metric = "bleu"
     tflite_signatures = ("encode", "decode_step")
+    # ONNX holds the whole beam search: tf2onnx turns the while loop into an ONNX Loop.
+    onnx_signature = "features"
 
     @classmethod
     def Params(cls) -> Params:
