@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from liveri.artifact import beam_search, formats
+from liveri.artifact import formats
 from liveri.artifact.kinds import KindError
 from liveri.artifact.manifest import Manifest
 from liveri.artifact.runner import open_version, version_kind
@@ -122,11 +122,6 @@ def artifact_runners(version_dir: str | Path, manifest: Manifest,
             else:
                 for threads in TFLITE_THREADS if runtime == formats.LITERT else (1,):
                     for beam in beams:
-                        if beam not in (None, beams[0]) and \
-                                item.signature != beam_search.STEP_SIGNATURES:
-                            skipped[f"{fmt}/beam{beam}"] = (
-                                f"its graph holds the beam search at beam {beams[0]}")
-                            continue
                         yield artifact_runner(version_dir, manifest, fmt, threads, beam)
         except (ValueError, KeyError, OSError, RuntimeError, KindError) as e:
             skipped[fmt] = f"{type(e).__name__}: {e}"

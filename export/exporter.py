@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from liveri.export import parity, qat, tflite
+from liveri.export import onnx_convert, parity, qat, tflite
 from liveri.export.inference import build_inference_module
 from liveri.export.warmup import write_warmup
 from liveri.train.trainer import restore_task
@@ -172,7 +172,8 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             artifacts.append(tflite_entry(tmp, fmt, "+".join(task.tflite_signatures), content,
                                           notes))
         elif fmt == "onnx":
-            artifacts.append(onnx_entry(tmp, p.onnx_opset, task.onnx_signature))
+            artifacts.append(onnx_entry(tmp, p.onnx_opset, task.onnx_signature,
+                                        task.onnx_greedy_signature))
         else:
             continue
         timings[fmt] = time.perf_counter() - t0
@@ -268,17 +269,16 @@ def _saved_model_entry(tmp: Path, signatures: dict[str, Any]) -> Artifact:
     return saved_model_entry(tmp, "serving_default", list(signatures), inputs, outputs)
 
 
-def onnx_entry(tmp: Path, opset: int, signature: str) -> Artifact:
-    """Convert `signature` of the SavedModel in `tmp` with tf2onnx; RuntimeError if it fails."""
+def onnx_entry(tmp: Path, opset: int, signature: str, greedy_signature: str = "") -> Artifact:
+    """Convert `signature` of the SavedModel in `tmp` with tf2onnx (a decoder's with its
+    `greedy_signature` behind the `greedy` input); RuntimeError if it fails."""
     rel_path = formats_lib.get("onnx").file
     path = tmp / rel_path
-    result = subprocess.run(
-        [sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(tmp), "--signature_def",
-         signature, "--tag", "serve", "--opset", str(opset), "--output", str(path)],
-        capture_output=True, text=True,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"tf2onnx failed:\n{result.stderr[-2000:]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if greedy_signature:
+        onnx_convert.convert_decoder(tmp, signature, greedy_signature, opset, path)
+    else:
+        onnx_convert.convert(tmp, signature, opset, path)
     import onnx
 
     model = onnx.load(str(path))
@@ -289,9 +289,10 @@ def onnx_entry(tmp: Path, opset: int, signature: str) -> Artifact:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)
         return Tensor(v.name, np.dtype(dtype).name, dims)
 
+    notes = {"greedy_input": onnx_convert.GREEDY_INPUT} if greedy_signature else {}
     return Artifact("onnx", rel_path, signature, [spec(v) for v in model.graph.input],
                     [spec(v) for v in model.graph.output], *_checked_file(tmp, rel_path), {},
-                    {"opset": opset, "select_tf_ops": False})
+                    {"opset": opset, "select_tf_ops": False, **notes})
 
 
 def _publish(tmp: Path, model_dir: Path, version: Manifest) -> Path:

@@ -7,6 +7,7 @@ puts a kind in front of it.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,21 @@ class OnnxModel:
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_dtypes = {i.name: _ONNX_DTYPES.get(i.type, np.dtype(object))
                              for i in self.session.get_inputs()}
+        # Inputs with a default in the file, which callers may leave out.
+        self.optional = {i.name for i in self.session.get_overridable_initializers()}
+        self.fixed: dict[str, np.ndarray] = {}
+
+    def with_beam(self, beam_size: int) -> OnnxModel:
+        """A translator's graph greedy (beam 1, its optional `greedy` input) or at its own beam
+        (any other size); ValueError for a model without that input."""
+        if "greedy" not in self.optional:
+            raise ValueError("this ONNX model decodes at one beam only (no `greedy` input)")
+        other = copy.copy(self)
+        other.fixed = {"greedy": np.array(beam_size == 1)}
+        return other
 
     def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
-        values = self.session.run(self.output_names, inputs)
+        values = self.session.run(self.output_names, {**inputs, **self.fixed})
         return dict(zip(self.output_names, values, strict=True))
 
 

@@ -123,7 +123,8 @@ def test_every_placeholder_comes_through_even_from_an_untrained_model(translator
 def test_onnx_holds_the_whole_beam_search_and_translates_as_the_graph(translator,
                                                                       tmp_path) -> None:
     """tf2onnx turns the `features` signature's while loop into an ONNX Loop: onnxruntime
-    translates, placeholders copied, as serving_default does."""
+    translates, placeholders copied, as serving_default does, and as `greedy` does with the
+    file's `greedy` input set."""
     import tensorflow as tf
     from liveri.export.exporter import onnx_entry
 
@@ -135,13 +136,17 @@ def test_onnx_holds_the_whole_beam_search_and_translates_as_the_graph(translator
     module = tf.Module()
     module.by_path = task.VariablesByPath()
     tf.saved_model.save(module, str(tmp_path), signatures={
-        "features": signatures["features"].get_concrete_function()})
-    entry = onnx_entry(tmp_path, 17, task.onnx_signature)
+        name: signatures[name].get_concrete_function()
+        for name in (task.onnx_signature, task.onnx_greedy_signature)})
+    entry = onnx_entry(tmp_path, 17, task.onnx_signature, task.onnx_greedy_signature)
     model = OnnxModel(tmp_path / entry.path)
+    assert sorted(model.input_dtypes) == ["src_ids", "src_paddings"]  # `greedy` is optional
     texts = [t for t in inp.Examples("test")["text"]][:30] + ["%s: cannot open %s"]
-    answers = Runner("onnx", kind, model, model.input_dtypes).predict(texts)
-    graph = signatures["serving_default"](tf.constant(texts))
-    assert [a["translation"] for a in answers] == \
-        [t.decode() for t in graph["translation"].numpy()]
-    np.testing.assert_allclose([a["score"] for a in answers], graph["scores"].numpy(),
-                               atol=1e-4)
+    for beam, signature in ((4, "serving_default"), (1, "greedy")):
+        onnx_model = model.with_beam(beam)
+        answers = Runner("onnx", kind, onnx_model, model.input_dtypes).predict(texts)
+        graph = signatures[signature](tf.constant(texts))
+        assert [a["translation"] for a in answers] == \
+            [t.decode() for t in graph["translation"].numpy()], signature
+        np.testing.assert_allclose([a["score"] for a in answers], graph["scores"].numpy(),
+                                   atol=1e-4)

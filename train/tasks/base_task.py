@@ -26,6 +26,8 @@ class BaseTask(BaseLayer):
     higher_is_better: bool = True
     # The SavedModel signature tf2onnx converts (string ops do not convert: use "features").
     onnx_signature: str = "serving_default"
+    # A decoder's beam-1 twin of onnx_signature, joined into the same ONNX file (`greedy` input).
+    onnx_greedy_signature: str = ""
     # The signatures TFLite converts, into one flatbuffer (its manifest signature: joined by +).
     tflite_signatures: tuple[str, ...] = ("features",)
 

@@ -32,8 +32,10 @@ class Translator(BaseTask):
     input_kind = "text"
     main_metric = "bleu"
     tflite_signatures = ("encode", "decode_step")
-    # ONNX holds the whole beam search: tf2onnx turns the while loop into an ONNX Loop.
+    # ONNX holds the whole beam search (tf2onnx turns the while loop into an ONNX Loop), and
+    # greedy decoding behind its `greedy` input.
     onnx_signature = "features"
+    onnx_greedy_signature = "features_greedy"
 
     @classmethod
     def Params(cls) -> Params:
@@ -251,9 +253,12 @@ class Translator(BaseTask):
                     tf.TensorSpec([None, None], tf.float32, "src_paddings")]
         return {
             **self.StepSignatures(),
-            # Beam search from source ids, as devices feed it.
+            # Beam search from source ids, as devices feed it, and its beam-1 twin.
             "features": tf.function(lambda src_ids, src_paddings: self.Decode(
                 src_ids, src_paddings, copy_ids=self.CopyIds(tokenizer)),
+                input_signature=features),
+            "features_greedy": tf.function(lambda src_ids, src_paddings: self.Decode(
+                src_ids, src_paddings, greedy=True, copy_ids=self.CopyIds(tokenizer)),
                 input_signature=features),
             "serving_default": tf.function(lambda text: self.Translate(tokenizer, text),
                                            input_signature=text),
