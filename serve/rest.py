@@ -89,9 +89,7 @@ class RestApi:
             if label:
                 raise invalid("Model status by version label is not supported; use a version")
             status = model_status_response(self._dispatcher.manager, name, version)
-            return _json(200, json_format.MessageToDict(
-                status, preserving_proto_field_name=True,
-                always_print_fields_with_no_presence=True))
+            return _json(200, _proto_json(status))
         if method != "POST":
             return _json(405, {"error": f"Method {method} not allowed; use POST"})
         try:
@@ -120,8 +118,17 @@ class RestApi:
         response = self._dispatcher.call(
             "get_model_metadata", request,
             lambda servable, req, dl: inference.model_metadata(servable, req), spec, None)
-        return _json(200, json_format.MessageToDict(
-            response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True))
+        # As TF Serving writes it: the SignatureDefMap unpacked from its Any (no "@type").
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+        return _json(200, {"model_spec": _proto_json(response.model_spec),
+                           "metadata": {"signature_def": _proto_json(signatures)}})
+
+
+def _proto_json(message: Any) -> Any:
+    """A proto as TF Serving's REST handler prints it: proto field names, defaults shown."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
 
 
 class _Spec:

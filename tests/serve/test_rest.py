@@ -102,6 +102,10 @@ def test_model_status_and_metadata(server):
     status, body = call(server, "/v1/models/digits/metadata")
     assert status == 200
     assert body["model_spec"] == {"name": "digits", "signature_name": "", "version": "1"}
+    # Exactly TF Serving's layout: the SignatureDefMap itself, no Any "@type" inside.
+    assert list(body) == ["model_spec", "metadata"] and list(body["metadata"]) == ["signature_def"]
+    assert list(body["metadata"]["signature_def"]) == ["signature_def"]
+    assert "@type" not in json.dumps(body)
     signature = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert signature["inputs"]["pixels"]["dtype"] == "DT_UINT8"
     assert signature["method_name"] == "tensorflow/serving/predict"
