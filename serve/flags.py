@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--prefer_tflite_model", type=_bool, nargs="?", const=True, default=False,
                         help="serve a version's TFLite model (model.tflite) through LiteRT")
 
+    models.add_argument("--enable_signature_method_name_check", type=_bool, nargs="?",
+                        const=True, default=False,
+                        help="Classify, Regress and MultiInference run only signatures whose "
+                             "method_name says so (TF Serving's default: off, any signature "
+                             "of the right shape, as Keras and tf.saved_model.save write)")
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")

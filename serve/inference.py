@@ -103,7 +103,7 @@ def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
 def _example_signature(servable: Servable, key: str, method: str, wanted: tuple[str, ...]
                        ) -> Signature:
     signature = servable.signature(key)
-    if signature.method_name != method:
+    if servable.check_method_names and signature.method_name != method:
         raise invalid(f"Expected {method.rsplit('/', 1)[-1]} signature method_name to be "
                       f"{method}. Was: {signature.method_name}")
     if list(signature.inputs) != [_CLASSIFY_INPUTS]:

@@ -195,6 +195,9 @@ class Servable:
     signature_defs: dict[str, meta_graph_pb2.SignatureDef]
     platform: str = "tensorflow"
     load_seconds: float = 0.0
+    # TF Serving's --enable_signature_method_name_check: Classify and Regress only run
+    # signatures with their method_name; off (its default), any signature of their shape.
+    check_method_names: bool = False
     on_unload: list[Callable[[], None]] = field(default_factory=list)
     _model: Any = None
 

@@ -37,6 +37,7 @@ class ServerOptions:
     grpc_channel_arguments: str = ""
     monitoring_config_file: str | None = None
     prefer_tflite_model: bool = False
+    enable_signature_method_name_check: bool = False
     rest_api_timeout_in_ms: int = 30000
     rest_api_num_threads: int = 0
     grpc_workers: int = GRPC_WORKERS

@@ -115,6 +115,7 @@ class ModelServer:
         try:
             load = loader_for(spec, path, self.options.prefer_tflite_model)
             servable = load(spec.name, version, path)
+            servable.check_method_names = self.options.enable_signature_method_name_check
             if self.options.enable_batching:
                 for signature in servable.signatures.values():
                     scheduler = BatchScheduler(

@@ -63,8 +63,9 @@ def test_wrong_method_and_empty_input_are_invalid(predict_stub):
     _examples(request.input.example_list, [1.0])
     with pytest.raises(grpc.RpcError) as caught:
         predict_stub.Regress(request, timeout=10)
+    # Its method_name is not checked (TF Serving's default), its shape is: no 'inputs'.
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "tensorflow/serving/regress" in caught.value.details()
+    assert "'inputs'" in caught.value.details()
     request = regression_pb2.RegressionRequest()
     request.model_spec.name = "half_plus_two"
     request.model_spec.signature_name = "regress_x_to_y"
@@ -82,3 +83,57 @@ def test_example_missing_a_required_feature_is_invalid(predict_stub):
     with pytest.raises(grpc.RpcError) as caught:
         predict_stub.Regress(request, timeout=10)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _tf2_example_model(path):
+    """A model saved as TF2 saves it: both signatures carry method_name
+    tensorflow/serving/predict, though they take serialized tf.Examples as `inputs` and answer
+    `scores` [N, 1] (classify's shape) and `outputs` (regress's)."""
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec([None], tf.string, name="inputs")]
+
+    def times_three(inputs):
+        x = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+        return 3.0 * x
+
+    module = tf.Module()
+    tf.saved_model.save(module, str(path / "1"), signatures={
+        "scores": tf.function(lambda inputs: {"scores": times_three(inputs)},
+                              input_signature=spec),
+        "outputs": tf.function(lambda inputs: {"outputs": times_three(inputs)[:, 0]},
+                               input_signature=spec)})
+    return path
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_predict_method_signatures_classify_and_regress_unless_the_check_is_on(tmp_path, check):
+    """--enable_signature_method_name_check as TF Serving means it: off by default, so
+    TF2 SavedModels (all predict method) classify and regress when their signature fits."""
+    from liveri.serve.server import ModelServer
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    _tf2_example_model(tmp_path / "tf2")
+    classify = classification_pb2.ClassificationRequest()
+    classify.model_spec.name, classify.model_spec.signature_name = "tf2", "scores"
+    _examples(classify.input.example_list, [1.0, 2.0])
+    regress = regression_pb2.RegressionRequest()
+    regress.model_spec.name, regress.model_spec.signature_name = "tf2", "outputs"
+    _examples(regress.input.example_list, [1.0, 2.0])
+    with ModelServer(model_name="tf2", model_base_path=str(tmp_path / "tf2"), port=0,
+                     rest_api_port=None, metrics_port=None,
+                     enable_signature_method_name_check=check) as server, \
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        if not check:
+            scores = stub.Classify(classify, timeout=10).result.classifications
+            assert [[c.score for c in item.classes] for item in scores] == [[3.0], [6.0]]
+            values = stub.Regress(regress, timeout=10).result.regressions
+            assert [r.value for r in values] == [3.0, 6.0]
+            return
+        for call, request, method in ((stub.Classify, classify, "classify"),
+                                      (stub.Regress, regress, "regress")):
+            with pytest.raises(grpc.RpcError) as caught:
+                call(request, timeout=10)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert f"tensorflow/serving/{method}" in caught.value.details()
