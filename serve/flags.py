@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Classify, Regress and MultiInference run only signatures whose "
                              "method_name says so (TF Serving's default: off, any signature "
                              "of the right shape, as Keras and tf.saved_model.save write)")
+    models.add_argument("--allow_version_labels_for_unavailable_models", type=_bool,
+                        nargs="?", const=True, default=False,
+                        help="a new version label may name a version not loaded (yet)")
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")

@@ -218,9 +218,11 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     async def GetModelStatus(self, request, context):  # noqa: N802
         try:
-            version = request.model_spec.version.value if request.model_spec.HasField(
-                "version") else None
-            return model_status_response(self._manager, request.model_spec.name, version)
+            spec = request.model_spec
+            version, label = _version_request(spec)
+            if label:
+                version = self._manager.label_version(spec.name, label)
+            return model_status_response(self._manager, spec.name, version)
         except ServingError as error:
             await context.abort(error.code, error.message)
 

@@ -39,6 +39,8 @@ def server_from_args(args: argparse.Namespace):  # -> ModelServer (import is def
         monitoring_config_file=args.monitoring_config_file,
         prefer_tflite_model=args.prefer_tflite_model,
         enable_signature_method_name_check=args.enable_signature_method_name_check,
+        allow_version_labels_for_unavailable_models=(
+            args.allow_version_labels_for_unavailable_models),
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
         rest_api_num_threads=args.rest_api_num_threads,
         tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,

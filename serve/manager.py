@@ -46,6 +46,7 @@ class ModelState:
     spec: ModelSpec
     versions: dict[int, VersionState] = field(default_factory=dict)
     removed: bool = False
+    labels: dict[str, int] = field(default_factory=dict)  # applied (`apply_labels`)
 
     def latest_available(self) -> VersionState | None:
         latest = None  # a plain loop: every request without a version asks this
@@ -179,6 +180,39 @@ class ServableManager:
                 model.removed = True
         self.reconcile()
 
+    def apply_labels(self, allow_unavailable: bool = False) -> None:
+        """Point each model's version labels where its spec says, all or none, as TF Serving's
+        ServerCore does after a config's versions load: a label may only name an available
+        version, unless `allow_unavailable` (--allow_version_labels_for_unavailable_models)
+        and the label is new. FAILED_PRECONDITION otherwise, the old labels kept."""
+        with self._lock:
+            new: dict[str, dict[str, int]] = {}
+            for name, model in self._models.items():
+                if model.removed:
+                    continue
+                for label, version in model.spec.version_labels.items():
+                    state = model.versions.get(version)
+                    moved = model.labels.get(label, version) != version
+                    if (state is None or state.state != _AVAILABLE) and (
+                            not allow_unavailable or moved):
+                        raise ServingError(
+                            grpc.StatusCode.FAILED_PRECONDITION,
+                            f"Request to assign label to version {version} of model {name}, "
+                            "which is not currently available for inference")
+                    new.setdefault(name, {})[label] = version
+            for name, model in self._models.items():
+                model.labels = new.get(name, {})
+
+    def label_version(self, name: str, label: str) -> int:
+        """The version `label` names, or NOT_FOUND / INVALID_ARGUMENT as `handle` raises."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is None or model.removed:
+                raise _not_found(name, label)
+            if label not in model.labels:
+                raise invalid(f"Unrecognized servable version label: {label}")
+            return model.labels[label]
+
     # -- requests -------------------------------------------------------------------------------
 
     def handle(self, name: str, version: int | None = None, label: str | None = None) -> Handle:
@@ -190,7 +224,7 @@ class ServableManager:
             if label:
                 if model is None:
                     raise _not_found(name, label)
-                labelled = model.spec.version_labels.get(label)
+                labelled = model.labels.get(label)
                 if labelled is None:
                     raise invalid(f"Unrecognized servable version label: {label}")
                 version = labelled

@@ -38,6 +38,7 @@ class ServerOptions:
     monitoring_config_file: str | None = None
     prefer_tflite_model: bool = False
     enable_signature_method_name_check: bool = False
+    allow_version_labels_for_unavailable_models: bool = False
     rest_api_timeout_in_ms: int = 30000
     rest_api_num_threads: int = 0
     grpc_workers: int = GRPC_WORKERS

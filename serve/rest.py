@@ -87,7 +87,7 @@ class RestApi:
             if match["metadata"]:
                 return self._metadata(name, version, label)
             if label:
-                raise invalid("Model status by version label is not supported; use a version")
+                version = self._dispatcher.manager.label_version(name, label)
             status = model_status_response(self._dispatcher.manager, name, version)
             return _json(200, _proto_json(status))
         if method != "POST":

@@ -42,6 +42,7 @@ from liveri.serve.batching import (
     parse_batching_parameters,
     read_batching_parameters_text,
 )
+from liveri.serve.errors import ServingError
 from liveri.serve.grpc_service import (
     Dispatcher,
     ModelServicer,
@@ -150,6 +151,10 @@ class ModelServer:
         self.manager.set_specs(specs)
         self.manager.reconcile()
         self._sync_health(specs)
+        self._apply_labels()
+
+    def _apply_labels(self) -> None:
+        self.manager.apply_labels(self.options.allow_version_labels_for_unavailable_models)
 
     def _sync_health(self, specs: list[ModelSpec]) -> None:
         for spec in specs:
@@ -181,6 +186,12 @@ class ModelServer:
             self.manager.unload_all()
             self._stop_loop()
             raise UsageError("no model could be loaded: " + "; ".join(details))
+        try:
+            self._apply_labels()
+        except ServingError as error:
+            self.manager.unload_all()
+            self._stop_loop()
+            raise UsageError(error.message) from None
         self._sync_health(specs)
         try:
             self._start_grpc()
@@ -333,6 +344,10 @@ class ModelServer:
         self.manager.set_specs(specs)
         self.manager.reconcile()
         self._sync_health(specs)
+        try:
+            self._apply_labels()
+        except ServingError as error:
+            log.error("Model config %s: %s", self.options.model_config_file, error.message)
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (up to `grace` seconds), unload models."""

@@ -158,3 +158,72 @@ def test_config_file_poll_wait_0_never_rereads_the_file(tmp_path, repo):
             f'model_config_list {{ config {{ name: "b" base_path: "{repo}/digits" }} }}')
         time.sleep(1.0)  # ten file-system polls
         assert server.manager.model_names() == ["a"]
+
+
+def _rest(port: int, path: str, body: dict | None = None) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", data, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_version_labels_over_rest_grpc_status_and_reload(tmp_path, repo):
+    config_file = tmp_path / "models.config"
+    config_file.write_text(CONFIG % {"repo": repo})
+    with ModelServer(model_config_file=str(config_file), port=0, rest_api_port=0,
+                     metrics_port=None) as server:
+        port = server.rest_port
+        status, body = _rest(port, "/v1/models/digits/labels/canary")
+        assert status == 200 and [v["version"] for v in body["model_version_status"]] == ["2"]
+        status, body = _rest(port, "/v1/models/digits/labels/stable/metadata")
+        assert status == 200 and body["model_spec"]["version"] == "1"
+        status, body = _rest(port, "/v1/models/digits/labels/canary:predict",
+                             {"instances": sample_pixels(1).tolist()})
+        assert status == 200 and len(body["predictions"]) == 1
+        status, body = _rest(port, "/v1/models/digits/labels/nope:predict",
+                             {"instances": sample_pixels(1).tolist()})
+        assert status == 400 and "nope" in body["error"]
+
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        models = model_service_pb2_grpc.ModelServiceStub(channel)
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name, request.model_spec.version_label = "digits", "stable"
+        assert [s.version for s in models.GetModelStatus(request, timeout=10)
+                .model_version_status] == [1]
+
+        # A label naming a version the policy does not load is refused; old labels stay.
+        reload = model_management_pb2.ReloadConfigRequest()
+        reload.config.CopyFrom(parse_model_config_text(CONFIG % {"repo": repo}))
+        reload.config.model_config_list.config[0].version_labels["canary"] = 3
+        with pytest.raises(grpc.RpcError) as caught:
+            models.HandleReloadConfigRequest(reload, timeout=60)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "version 3 of model digits" in caught.value.details()
+        status, body = _rest(port, "/v1/models/digits/labels/canary/metadata")
+        assert status == 200 and body["model_spec"]["version"] == "2"
+        channel.close()
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_new_label_for_an_unloaded_version_needs_the_allow_flag(tmp_path, repo, allow):
+    config_file = tmp_path / "models.config"
+    config_file.write_text((CONFIG % {"repo": repo}).replace(
+        'key: "canary" value: 2', 'key: "canary" value: 3'))
+    server = ModelServer(model_config_file=str(config_file), port=0, rest_api_port=0,
+                         metrics_port=None, allow_version_labels_for_unavailable_models=allow)
+    if not allow:
+        with pytest.raises(UsageError, match="version 3 of model digits, which is not currently"):
+            server.start()
+        return
+    with server:
+        status, body = _rest(server.rest_port, "/v1/models/digits/labels/stable/metadata")
+        assert status == 200 and body["model_spec"]["version"] == "1"
+        status, body = _rest(server.rest_port, "/v1/models/digits/labels/canary:predict",
+                             {"instances": sample_pixels(1).tolist()})
+        assert status == 404  # labelled, but version 3 is not loaded
