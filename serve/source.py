@@ -39,6 +39,10 @@ class ModelSpec:
     platform: str = "tensorflow"
 
 
+# A folder holding one of these is a version (model.tflite: TF Serving's TFLite layout).
+VERSION_FILES = ("saved_model.pb", "saved_model.pbtxt", "model.tflite")
+
+
 def version_folders(base_path: str) -> dict[int, str]:
     """Every loadable version under `base_path`: version number -> folder path."""
     try:
@@ -49,8 +53,7 @@ def version_folders(base_path: str) -> dict[int, str]:
     for entry in entries:
         if not (entry.name.isdigit() and entry.name.isascii()) or not entry.is_dir():
             continue
-        if not (os.path.exists(os.path.join(entry.path, "saved_model.pb"))
-                or os.path.exists(os.path.join(entry.path, "saved_model.pbtxt"))):
+        if not any(os.path.exists(os.path.join(entry.path, name)) for name in VERSION_FILES):
             continue
         version = int(entry.name)
         # Two spellings of one number (1 and 001): keep the lexically last, deterministically.

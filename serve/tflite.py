@@ -2,7 +2,9 @@
 
 TF Serving looks for `model.tflite` in the version folder; a Liveri export keeps its float model
 at `liveri/model_float.tflite`. The interpreter is not thread-safe, so calls are serialized; the
-signature's declared inputs and outputs come from the TFLite signature itself.
+signature's declared inputs and outputs come from the TFLite signature itself. A file with no
+SignatureDef is served as TF Serving serves it: one `serving_default` whose inputs and outputs
+are the model's tensors, keyed by tensor name (without a `:0` suffix).
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ def load_tflite(name: str, version: int, version_path: str, tflite_path: str) ->
     lock = threading.Lock()
     signatures: dict[str, Signature] = {}
     signature_defs: dict[str, meta_graph_pb2.SignatureDef] = {}
-    keys = list(interpreter.get_signature_list()) or [DEFAULT_SIGNATURE]
-    for key in keys:
-        runner = interpreter.get_signature_runner(key if interpreter.get_signature_list() else None)
+    keys = list(interpreter.get_signature_list())
+    for key in keys or [DEFAULT_SIGNATURE]:
+        runner = (interpreter.get_signature_runner(key) if keys
+                  else _TensorRunner(interpreter))
         inputs = {a: _spec(a, d) for a, d in runner.get_input_details().items()}
         outputs = {a: _spec(a, d) for a, d in runner.get_output_details().items()}
 
@@ -80,3 +83,36 @@ def load_tflite(name: str, version: int, version_path: str, tflite_path: str) ->
                         platform="tflite", _model=interpreter)
     servable.load_seconds = time.perf_counter() - started
     return servable
+
+
+class _TensorRunner:
+    """A signature runner's interface over a model without SignatureDefs: its input and output
+    tensors by name, each input resized to what it is fed."""
+
+    def __init__(self, interpreter: Any) -> None:
+        self._interpreter = interpreter
+        self._inputs = {_alias(d["name"]): d for d in interpreter.get_input_details()}
+        self._outputs = {_alias(d["name"]): d for d in interpreter.get_output_details()}
+
+    def get_input_details(self) -> dict[str, dict[str, Any]]:
+        return self._inputs
+
+    def get_output_details(self) -> dict[str, dict[str, Any]]:
+        return self._outputs
+
+    def __call__(self, **feeds: np.ndarray) -> dict[str, np.ndarray]:
+        interpreter = self._interpreter
+        for alias, value in feeds.items():
+            index = self._inputs[alias]["index"]
+            if list(interpreter.get_tensor_details()[index]["shape"]) != list(value.shape):
+                interpreter.resize_tensor_input(index, value.shape, strict=False)
+        interpreter.allocate_tensors()
+        for alias, value in feeds.items():
+            interpreter.set_tensor(self._inputs[alias]["index"], value)
+        interpreter.invoke()
+        return {alias: interpreter.get_tensor(d["index"]) for alias, d in self._outputs.items()}
+
+
+def _alias(tensor_name: str) -> str:
+    return tensor_name.rsplit(":", 1)[0] if tensor_name.rsplit(":", 1)[-1].isdigit() \
+        else tensor_name

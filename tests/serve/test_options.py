@@ -94,3 +94,46 @@ def test_grpc_channel_arguments_reach_the_server(tmp_path, built_models):
         assert _classes(stub, small) == digits_reference(0, small).tolist()
     with pytest.raises(UsageError, match="grpc_channel_arguments"):
         ModelServer(model_repo=repo, grpc_channel_arguments="no_equals_sign")
+
+
+def _half_plus_two_tflite(with_signature: bool) -> bytes:
+    """y = 0.5 x + 2 as a .tflite file, with a SignatureDef or (as TF Serving's testdata
+    saved_model_half_plus_two_tflite) without one."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"y": 0.5 * x + 2.0},
+                           input_signature=[tf.TensorSpec([None, 1], tf.float32, name="x")])
+    content = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.f.get_concrete_function()], module).convert()
+    if with_signature:
+        return content
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    model.signatureDefs = []
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+@pytest.mark.parametrize("with_signature", [True, False])
+def test_a_version_of_only_model_tflite_serves_predict_and_metadata(tmp_path, with_signature):
+    """TF Serving's TFLite layout: MODEL/VERSION/model.tflite and no SavedModel."""
+    from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
+
+    version = tmp_path / "hp2" / "00000123"
+    version.mkdir(parents=True)
+    (version / "model.tflite").write_bytes(_half_plus_two_tflite(with_signature))
+    with ModelServer(model_name="hp2", model_base_path=str(tmp_path / "hp2"), port=0,
+                     rest_api_port=None, metrics_port=None, prefer_tflite_model=True) as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = "hp2"
+        found = get_model_metadata_pb2.SignatureDefMap()
+        stub.GetModelMetadata(request, timeout=10).metadata["signature_def"].Unpack(found)
+        signature = found.signature_def["serving_default"]
+        (name,), (output,) = list(signature.inputs), list(signature.outputs)
+        predict = predict_pb2.PredictRequest()
+        predict.model_spec.name = "hp2"
+        predict.inputs[name].CopyFrom(tf.make_tensor_proto(np.array([[1.0], [3.0]], np.float32)))
+        answer = stub.Predict(predict, timeout=10)
+        assert answer.model_spec.version.value == 123
+        np.testing.assert_allclose(tf.make_ndarray(answer.outputs[output]), [[2.5], [3.5]])
