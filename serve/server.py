@@ -55,6 +55,7 @@ from liveri.serve.loaders import loader_for
 from liveri.serve.manager import ServableManager
 from liveri.serve.metrics import ServingMetrics
 from liveri.serve.options import ServerOptions
+from liveri.serve.profiler import add_profiler_service
 from liveri.serve.rest import RestApi
 from liveri.serve.source import ModelSpec
 from liveri.serve.warmup import run_warmup
@@ -262,6 +263,7 @@ class ModelServer:
         add_servicer(server, ModelServicer(self.manager, self.reload_config, executor),
                      model_service_pb2.DESCRIPTOR.services_by_name["ModelService"])
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        add_profiler_service(server)
         reflection.enable_server_reflection(SERVICE_NAMES, server)
         o = self.options
         host = f"[{o.host}]" if ":" in o.host else o.host
