@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf import text_format
 from liveri.serve.source import ModelSpec, VersionPolicy, repo_specs
@@ -120,6 +121,34 @@ def read_monitoring_config(path: str) -> MonitoringConfig:
     prometheus = proto.prometheus_config
     return MonitoringConfig(prometheus.enable,
                             prometheus.path or MonitoringConfig.prometheus_path)
+
+
+def read_ssl_config(path: str) -> Any:
+    """gRPC server credentials from TF Serving's SSLConfig text proto (`server_key`,
+    `server_cert` and `custom_ca` as PEM text; `client_verify` asks clients for a certificate
+    signed by `custom_ca`)."""
+    import grpc
+    from liveri.serve.protos import SSLConfigProto
+
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        raise UsageError(f"--ssl_config_file: cannot read {path}: {exc.strerror}") from None
+    proto = SSLConfigProto()
+    try:
+        text_format.Parse(text, proto)
+    except text_format.ParseError as exc:
+        raise UsageError(
+            f"Error parsing text-format tensorflow.serving.SSLConfig: {path}: {exc}") from None
+    if not (proto.server_key and proto.server_cert):
+        raise UsageError(f"--ssl_config_file {path}: server_key and server_cert (PEM) are needed")
+    if proto.client_verify and not proto.custom_ca:
+        raise UsageError(f"--ssl_config_file {path}: client_verify needs custom_ca (PEM)")
+    return grpc.ssl_server_credentials(
+        [(proto.server_key.encode(), proto.server_cert.encode())],
+        root_certificates=proto.custom_ca.encode() or None,
+        require_client_auth=proto.client_verify)
 
 
 class ModelSource:

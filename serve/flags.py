@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")
     net.add_argument("--port", type=int, default=8500, help="gRPC port")
     net.add_argument("--grpc_socket_path", help="also serve gRPC on this Unix socket")
+    net.add_argument("--ssl_config_file",
+                     help="TF Serving SSLConfig text proto: serve gRPC over TLS (server_key, "
+                          "server_cert, custom_ca, client_verify)")
     net.add_argument("--grpc_channel_arguments", default="",
                      help="gRPC server options as key=value,key=value")
     net.add_argument("--rest_api_port", "--rest_port", dest="rest_api_port", type=int,

@@ -35,6 +35,7 @@ def server_from_args(args: argparse.Namespace):  # -> ModelServer (import is def
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
         grpc_socket_path=args.grpc_socket_path,
+        ssl_config_file=args.ssl_config_file,
         grpc_channel_arguments=args.grpc_channel_arguments,
         monitoring_config_file=args.monitoring_config_file,
         prefer_tflite_model=args.prefer_tflite_model,

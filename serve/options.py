@@ -39,6 +39,7 @@ class ServerOptions:
     prefer_tflite_model: bool = False
     enable_signature_method_name_check: bool = False
     allow_version_labels_for_unavailable_models: bool = False
+    ssl_config_file: str | None = None
     rest_api_timeout_in_ms: int = 30000
     rest_api_num_threads: int = 0
     grpc_workers: int = GRPC_WORKERS
@@ -47,12 +48,15 @@ class ServerOptions:
     # Derived in __post_init__:
     channel_args: list[tuple[str, Any]] = field(init=False)
     monitoring: config_lib.MonitoringConfig = field(init=False)
+    ssl_credentials: Any = field(init=False)  # grpc.ServerCredentials, or None: plaintext
 
     def __post_init__(self) -> None:
         self.enable_batching = self.enable_batching or bool(self.batching_parameters_file)
         self.channel_args = parse_channel_arguments(self.grpc_channel_arguments)
         self.monitoring = (config_lib.read_monitoring_config(self.monitoring_config_file)
                            if self.monitoring_config_file else config_lib.MonitoringConfig())
+        self.ssl_credentials = (config_lib.read_ssl_config(self.ssl_config_file)
+                                if self.ssl_config_file else None)
 
     @property
     def rest_timeout(self) -> float | None:

@@ -1,7 +1,7 @@
 """TF Serving config messages that tensorflow-serving-api does not ship, declared here.
 
-`BatchingParameters` (session_bundle_config.proto) and `MonitoringConfig` (monitoring_config.proto)
-are built from descriptors in a private pool, so their text files parse with protobuf's own parser
+`BatchingParameters` (session_bundle_config.proto), `MonitoringConfig` (monitoring_config.proto)
+and `SSLConfig` (ssl_config.proto) are built from descriptors in a private pool, so their text files parse with protobuf's own parser
 and errors read exactly like TF Serving's (line and column).
 """
 
@@ -53,11 +53,14 @@ def _build() -> tuple[type, type]:
     monitoring = file.message_type.add(name="MonitoringConfig")
     _field(monitoring, "prometheus_config", 1, _F.TYPE_MESSAGE,
            ".tensorflow.serving.PrometheusConfig")
+    ssl = file.message_type.add(name="SSLConfig")
+    for number, name in ((1, "server_key"), (2, "server_cert"), (3, "custom_ca")):
+        _field(ssl, name, number, _F.TYPE_STRING)
+    _field(ssl, "client_verify", 4, _F.TYPE_BOOL)
     pool.Add(file)
-    return (message_factory.GetMessageClass(
-                pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")),
-            message_factory.GetMessageClass(
-                pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")))
+    return tuple(message_factory.GetMessageClass(pool.FindMessageTypeByName(
+        f"tensorflow.serving.{name}")) for name in ("BatchingParameters", "MonitoringConfig",
+                                                    "SSLConfig"))
 
 
-BatchingParametersProto, MonitoringConfigProto = _build()
+BatchingParametersProto, MonitoringConfigProto, SSLConfigProto = _build()

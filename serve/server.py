@@ -274,10 +274,12 @@ class ModelServer:
         await server.start()
         return server
 
-    @staticmethod
-    def _bind(server: grpc.aio.Server, address: str) -> int:
+    def _bind(self, server: grpc.aio.Server, address: str) -> int:
+        """Listen on `address`, with TLS when --ssl_config_file gave credentials."""
+        credentials = self.options.ssl_credentials
         try:
-            port = server.add_insecure_port(address)
+            port = (server.add_secure_port(address, credentials) if credentials
+                    else server.add_insecure_port(address))
         except RuntimeError:
             port = 0
         if port == 0 and not address.startswith("unix:"):
