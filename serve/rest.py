@@ -96,6 +96,8 @@ class RestApi:
             request = json.loads(body or b"null")
         except (ValueError, UnicodeDecodeError) as exc:
             raise invalid(f"JSON Parse error: {exc}") from None
+        except RecursionError:  # a body nested deeper than the parser's stack
+            raise invalid("JSON Parse error: nested too deeply") from None
         if not isinstance(request, dict):
             raise invalid("JSON Value: request body must be a JSON object")
         signature_name = request.get("signature_name", "")

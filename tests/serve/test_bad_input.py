@@ -114,7 +114,9 @@ def test_bad_request_battery_and_the_server_survives(server, channel, predict_st
 
     # The same over REST: bad JSON, wrong types, unknown model.
     url = f"http://127.0.0.1:{server.rest_port}/v1/models/"
+    deep = b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     for path, body, status in (("digits:predict", b"{not json", 400),
+                               ("digits:predict", deep, 400),
                                ("digits:predict", b'{"instances": "pixels"}', 400),
                                ("digits:predict", b'{"instances": [[["x"]]]}', 400),
                                ("nope:predict", b'{"instances": [1]}', 404)):
