@@ -102,22 +102,27 @@ class MonitoringConfig:
     prometheus_path: str = "/monitoring/prometheus/metrics"
 
 
-def read_monitoring_config(path: str) -> MonitoringConfig:
-    """Parse `prometheus_config { enable: true path: "..." }` (MonitoringConfig text proto)."""
-    from liveri.serve.protos import MonitoringConfigProto
-
+def _read_text_proto(path: str, flag: str, proto: Any) -> Any:
+    """`proto` parsed from the text file `path` given by `flag`; UsageError worded as TF
+    Serving words it (the message type, line and column)."""
     try:
         with open(path) as f:
             text = f.read()
     except OSError as exc:
-        raise UsageError(f"--monitoring_config_file: cannot read {path}: {exc.strerror}") from None
-    proto = MonitoringConfigProto()
+        raise UsageError(f"{flag}: cannot read {path}: {exc.strerror}") from None
     try:
         text_format.Parse(text, proto)
     except text_format.ParseError as exc:
-        raise UsageError(
-            f"Error parsing text-format tensorflow.serving.MonitoringConfig: {path}: {exc}"
-        ) from None
+        raise UsageError(f"Error parsing text-format {proto.DESCRIPTOR.full_name}: {path}: "
+                         f"{exc}") from None
+    return proto
+
+
+def read_monitoring_config(path: str) -> MonitoringConfig:
+    """Parse `prometheus_config { enable: true path: "..." }` (MonitoringConfig text proto)."""
+    from liveri.serve.protos import MonitoringConfigProto
+
+    proto = _read_text_proto(path, "--monitoring_config_file", MonitoringConfigProto())
     prometheus = proto.prometheus_config
     return MonitoringConfig(prometheus.enable,
                             prometheus.path or MonitoringConfig.prometheus_path)
@@ -130,17 +135,7 @@ def read_ssl_config(path: str) -> Any:
     import grpc
     from liveri.serve.protos import SSLConfigProto
 
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"--ssl_config_file: cannot read {path}: {exc.strerror}") from None
-    proto = SSLConfigProto()
-    try:
-        text_format.Parse(text, proto)
-    except text_format.ParseError as exc:
-        raise UsageError(
-            f"Error parsing text-format tensorflow.serving.SSLConfig: {path}: {exc}") from None
+    proto = _read_text_proto(path, "--ssl_config_file", SSLConfigProto())
     if not (proto.server_key and proto.server_cert):
         raise UsageError(f"--ssl_config_file {path}: server_key and server_cert (PEM) are needed")
     if proto.client_verify and not proto.custom_ca:

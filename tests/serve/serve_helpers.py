@@ -121,3 +121,14 @@ def install(built: str, repo: str, name: str, version: int | str) -> str:
     shutil.copytree(built, staging)
     os.rename(staging, target)
     return target
+
+
+def serving_default_of(stub, name: str):
+    """The `serving_default` SignatureDef of model `name`, by GetModelMetadata."""
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    ask = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    ask.model_spec.name = name
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    stub.GetModelMetadata(ask, timeout=10).metadata["signature_def"].Unpack(signatures)
+    return signatures.signature_def["serving_default"]

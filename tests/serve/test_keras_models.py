@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from liveri.serve.server import ModelServer
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from tests.serve.serve_helpers import serving_default_of
 
 
 def _keras3(path: str) -> object:
@@ -41,11 +39,7 @@ def test_keras_saved_models_serve_their_signature(tmp_path, write):
                      metrics_port=None) as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
-        ask = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-        ask.model_spec.name = "clf"
-        signatures = get_model_metadata_pb2.SignatureDefMap()
-        stub.GetModelMetadata(ask, timeout=10).metadata["signature_def"].Unpack(signatures)
-        signature = signatures.signature_def["serving_default"]
+        signature = serving_default_of(stub, "clf")
         (input_name,) = signature.inputs
         (output_name,) = signature.outputs
         request = predict_pb2.PredictRequest()

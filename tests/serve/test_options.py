@@ -21,6 +21,7 @@ from tests.serve.serve_helpers import (
     digits_request,
     install,
     sample_pixels,
+    serving_default_of,
     write_warmup,
 )
 
@@ -116,7 +117,7 @@ def _half_plus_two_tflite(with_signature: bool) -> bytes:
 @pytest.mark.parametrize("with_signature", [True, False])
 def test_a_version_of_only_model_tflite_serves_predict_and_metadata(tmp_path, with_signature):
     """TF Serving's TFLite layout: MODEL/VERSION/model.tflite and no SavedModel."""
-    from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
+    from tensorflow_serving.apis import predict_pb2
 
     version = tmp_path / "hp2" / "00000123"
     version.mkdir(parents=True)
@@ -125,11 +126,7 @@ def test_a_version_of_only_model_tflite_serves_predict_and_metadata(tmp_path, wi
                      rest_api_port=None, metrics_port=None, prefer_tflite_model=True) as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}"))
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
-        request.model_spec.name = "hp2"
-        found = get_model_metadata_pb2.SignatureDefMap()
-        stub.GetModelMetadata(request, timeout=10).metadata["signature_def"].Unpack(found)
-        signature = found.signature_def["serving_default"]
+        signature = serving_default_of(stub, "hp2")
         (name,), (output,) = list(signature.inputs), list(signature.outputs)
         predict = predict_pb2.PredictRequest()
         predict.model_spec.name = "hp2"
