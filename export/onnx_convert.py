@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-# The input that switches a decoder's ONNX graph to greedy decoding (`with_greedy`).
-GREEDY_INPUT = "greedy"
+from liveri.runtimes import GREEDY_INPUT
 
 
 def convert(saved_model: str | Path, signature: str, opset: int, output: str | Path) -> None:

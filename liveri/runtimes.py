@@ -67,6 +67,10 @@ def _dequantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return x
 
 
+# The optional bool input of a translator's ONNX graph that switches it to greedy decoding
+# (written by `liveri.export.onnx_convert`, fed by `OnnxModel.with_beam`).
+GREEDY_INPUT = "greedy"
+
 _ONNX_DTYPES = {f"tensor({name})": np.dtype(dtype) for name, dtype in (
     ("float", np.float32), ("double", np.float64), ("float16", np.float16), ("int8", np.int8),
     ("uint8", np.uint8), ("int16", np.int16), ("int32", np.int32), ("int64", np.int64),
@@ -95,10 +99,11 @@ class OnnxModel:
     def with_beam(self, beam_size: int) -> OnnxModel:
         """A translator's graph greedy (beam 1, its optional `greedy` input) or at its own beam
         (any other size); ValueError for a model without that input."""
-        if "greedy" not in self.optional:
-            raise ValueError("this ONNX model decodes at one beam only (no `greedy` input)")
+        if GREEDY_INPUT not in self.optional:
+            raise ValueError(f"this ONNX model decodes at one beam only (no `{GREEDY_INPUT}` "
+                             "input)")
         other = copy.copy(self)
-        other.fixed = {"greedy": np.array(beam_size == 1)}
+        other.fixed = {GREEDY_INPUT: np.array(beam_size == 1)}
         return other
 
     def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:

@@ -189,11 +189,15 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             await context.abort(error.code, error.message)
 
 
-def model_status_response(manager: ServableManager, name: str, version: int | None
+def model_status_response(manager: ServableManager, name: str, version: int | None,
+                          label: str | None = None
                           ) -> get_model_status_pb2.GetModelStatusResponse:
-    """Each version's state and last error, newest first, as GetModelStatus reports them."""
+    """Each version's state and last error, newest first, as GetModelStatus reports them; a
+    `label` asks for the version it names."""
     if not name:
         raise invalid("Missing ModelSpec: the request must name a model (model_spec.name)")
+    if label:
+        version = manager.label_version(name, label)
     response = get_model_status_pb2.GetModelStatusResponse()
     for state in manager.version_states(name, version):
         entry = response.model_version_status.add()
@@ -218,11 +222,8 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     async def GetModelStatus(self, request, context):  # noqa: N802
         try:
-            spec = request.model_spec
-            version, label = _version_request(spec)
-            if label:
-                version = self._manager.label_version(spec.name, label)
-            return model_status_response(self._manager, spec.name, version)
+            return model_status_response(self._manager, request.model_spec.name,
+                                         *_version_request(request.model_spec))
         except ServingError as error:
             await context.abort(error.code, error.message)
 

@@ -206,28 +206,21 @@ class ServableManager:
     def label_version(self, name: str, label: str) -> int:
         """The version `label` names, or NOT_FOUND / INVALID_ARGUMENT as `handle` raises."""
         with self._lock:
-            model = self._models.get(name)
-            if model is None or model.removed:
-                raise _not_found(name, label)
-            if label not in model.labels:
-                raise invalid(f"Unrecognized servable version label: {label}")
-            return model.labels[label]
+            return _labelled_version(self._served(name), name, label)
+
+    def _served(self, name: str) -> ModelState | None:
+        """Model `name` unless it is unknown or removed (call with the lock held)."""
+        model = self._models.get(name)
+        return None if model is None or model.removed else model
 
     # -- requests -------------------------------------------------------------------------------
 
     def handle(self, name: str, version: int | None = None, label: str | None = None) -> Handle:
         """Pin the requested version (newest available by default) or raise NOT_FOUND."""
         with self._lock:
-            model = self._models.get(name)
-            if model is not None and model.removed:
-                model = None
+            model = self._served(name)
             if label:
-                if model is None:
-                    raise _not_found(name, label)
-                labelled = model.labels.get(label)
-                if labelled is None:
-                    raise invalid(f"Unrecognized servable version label: {label}")
-                version = labelled
+                version = _labelled_version(model, name, label)
             if model is None:
                 raise _not_found(name, version)
             if version is None:
@@ -278,6 +271,16 @@ class ServableManager:
         with self._lock:
             return [v.servable for m in self._models.values() for v in m.versions.values()
                     if v.servable is not None]
+
+
+def _labelled_version(model: ModelState | None, name: str, label: str) -> int:
+    """The version `label` names in `model` (None: no such model, NOT_FOUND)."""
+    if model is None:
+        raise _not_found(name, label)
+    version = model.labels.get(label)
+    if version is None:
+        raise invalid(f"Unrecognized servable version label: {label}")
+    return version
 
 
 def _not_found(name: str, version: int | str | None) -> ServingError:

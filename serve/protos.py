@@ -1,8 +1,9 @@
 """TF Serving config messages that tensorflow-serving-api does not ship, declared here.
 
 `BatchingParameters` (session_bundle_config.proto), `MonitoringConfig` (monitoring_config.proto)
-and `SSLConfig` (ssl_config.proto) are built from descriptors in a private pool, so their text files parse with protobuf's own parser
-and errors read exactly like TF Serving's (line and column).
+and `SSLConfig` (ssl_config.proto) are built from descriptors in a private pool, so their text
+files parse with protobuf's own parser and errors read exactly like TF Serving's (line and
+column).
 """
 
 from __future__ import annotations

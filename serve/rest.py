@@ -86,9 +86,7 @@ class RestApi:
                 return _json(405, {"error": f"Method {method} not allowed; use GET"})
             if match["metadata"]:
                 return self._metadata(name, version, label)
-            if label:
-                version = self._dispatcher.manager.label_version(name, label)
-            status = model_status_response(self._dispatcher.manager, name, version)
+            status = model_status_response(self._dispatcher.manager, name, version, label)
             return _json(200, _proto_json(status))
         if method != "POST":
             return _json(405, {"error": f"Method {method} not allowed; use POST"})

@@ -87,12 +87,14 @@ def load_tflite(name: str, version: int, version_path: str, tflite_path: str) ->
 
 class _TensorRunner:
     """A signature runner's interface over a model without SignatureDefs: its input and output
-    tensors by name, each input resized to what it is fed."""
+    tensors by name, each input resized to what it is fed (tensors reallocated only when a
+    shape changes)."""
 
     def __init__(self, interpreter: Any) -> None:
         self._interpreter = interpreter
         self._inputs = {_alias(d["name"]): d for d in interpreter.get_input_details()}
         self._outputs = {_alias(d["name"]): d for d in interpreter.get_output_details()}
+        self._shapes: dict[str, tuple[int, ...]] = {}  # as last allocated
 
     def get_input_details(self) -> dict[str, dict[str, Any]]:
         return self._inputs
@@ -102,11 +104,13 @@ class _TensorRunner:
 
     def __call__(self, **feeds: np.ndarray) -> dict[str, np.ndarray]:
         interpreter = self._interpreter
-        for alias, value in feeds.items():
-            index = self._inputs[alias]["index"]
-            if list(interpreter.get_tensor_details()[index]["shape"]) != list(value.shape):
-                interpreter.resize_tensor_input(index, value.shape, strict=False)
-        interpreter.allocate_tensors()
+        shapes = {alias: tuple(value.shape) for alias, value in feeds.items()}
+        if shapes != self._shapes:
+            for alias, shape in shapes.items():
+                interpreter.resize_tensor_input(self._inputs[alias]["index"], shape,
+                                                strict=False)
+            interpreter.allocate_tensors()
+            self._shapes = shapes
         for alias, value in feeds.items():
             interpreter.set_tensor(self._inputs[alias]["index"], value)
         interpreter.invoke()

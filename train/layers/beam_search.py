@@ -5,8 +5,9 @@ Optionally constrained to copy: tokens in `copy_ids` (a translator's placeholder
 in each hypothesis exactly as often as in its source. A copy token is banned once its count is
 used up (so one the source lacks never appears), end-of-sequence is banned while one is owed,
 and when only as many positions are left before the length limit as tokens are owed, only owed
-ones may come: so every hypothesis, even one cut by the limit, holds them all. Training never sees this: it is a rule
-of the product (a translation that loses `%s` crashes the program printing it), not a model.
+ones may come: so every hypothesis, even one cut by the limit, holds them all. Training never
+sees this: it is a rule of the product (a translation that loses `%s` crashes the program
+printing it), not a model.
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ class BeamSearch(BaseLayer):
         is_eos = tf.equal(tf.range(vocab), self.params.eos_id)
         owing = tf.reduce_any(owed > 0, -1)[:, :, tf.newaxis]
         must_copy = (tf.reduce_sum(owed, -1) >= positions_left[:, tf.newaxis])[:, :, tf.newaxis]
-        return ((is_copy & ~is_owed) | (owing & is_eos)
-                | (must_copy & ~is_owed))
+        return ((is_copy | must_copy) & ~is_owed) | (owing & is_eos)
 
     def FProp(self, step_fn: StepFn, cache: Any, batch_size: Any, max_lengths: Any = None,
               copy_ids: Any = (), source_ids: Any = None) -> dict[str, Any]:
