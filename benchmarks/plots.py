@@ -120,6 +120,31 @@ def formats(formats: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
     return _save(fig, plt, path)
 
 
+def rest_connections(steps: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """A new client's predict latency (p50, max) and the server's memory against idle
+    connections held open: flat lines mean an idle client costs the others nothing."""
+    plt = _pyplot()
+    idle = [r["idle_connections"] for r in steps]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, style in (("p50_ms", "o-"), ("max_ms", "s--")):
+        left.plot(idle, [r[key] if r[key] is not None else np.nan for r in steps], style,
+                  label=key.replace("_ms", ""))
+    failed = [(r["idle_connections"], r["probes_failed"]) for r in steps if r["probes_failed"]]
+    for x, count in failed:
+        left.annotate(f"{count} failed", (x, 0), color="crimson", fontsize=8)
+    left.set_xlabel("idle connections open")
+    left.set_ylabel("new client's predict, ms")
+    left.set_ylim(bottom=0)
+    left.legend(fontsize=8)
+    right.plot(idle, [r["server_rss_mib"] for r in steps], "o-", color="tab:green")
+    right.set_xlabel("idle connections open")
+    right.set_ylabel("server resident memory, MiB")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, plt, path)
+
+
 def _save(fig: Any, plt: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -24,7 +24,6 @@ None to disable from Python). Models come from one of: `model_repo` (every model
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -32,7 +31,6 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from liveri.serve import tf_threads
@@ -43,6 +41,7 @@ from liveri.serve.batching import (
     read_batching_parameters_text,
 )
 from liveri.serve.errors import ServingError
+from liveri.serve.event_loop import EventLoopThread
 from liveri.serve.grpc_service import (
     Dispatcher,
     ModelServicer,
@@ -97,8 +96,7 @@ class ModelServer:
         self._health = health.aio.HealthServicer()
         self.manager = ServableManager(self._load, self._on_availability)
         self._dispatcher = Dispatcher(self.manager, self.metrics)
-        self._loop: asyncio.AbstractEventLoop | None = None  # grpc.aio's, on its own thread
-        self._loop_thread: threading.Thread | None = None
+        self._loop: EventLoopThread | None = None  # gRPC's, REST's and metrics'
         self._grpc: grpc.aio.Server | None = None
         self._executor: futures.ThreadPoolExecutor | None = None
         self._rest: HttpServer | None = None
@@ -201,12 +199,12 @@ class ModelServer:
                 if o.monitoring.prometheus_enabled:
                     routes[o.monitoring.prometheus_path] = self._metrics_response
                 api = RestApi(self._dispatcher, o.rest_timeout, routes)
-                self._rest = HttpServer(o.host, o.rest_api_port, api.handle, "REST",
+                self._rest = HttpServer(self._loop, o.host, o.rest_api_port, api.handle, "REST",
                                         workers=o.rest_workers, queue_timeout=o.rest_timeout)
                 self.rest_port = self._rest.port
             if o.metrics_port is not None:
-                self._metrics_http = HttpServer(o.host, o.metrics_port, self._metrics_route,
-                                                "metrics")
+                self._metrics_http = HttpServer(self._loop, o.host, o.metrics_port,
+                                                self._metrics_route, "metrics")
                 self.metrics_port = self._metrics_http.port
         except Exception:
             self.stop()
@@ -220,29 +218,19 @@ class ModelServer:
         return self
 
     def _start_loop(self) -> None:
-        # uvloop: libuv's loop answers each wake-up with less Python than asyncio's own (side by
-        # side, one client's p50 and 32 clients' qps; README), and grpc.aio runs on any loop.
-        self._loop = uvloop.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="liveri-grpc",
-                                             daemon=True)
-        self._loop_thread.start()
+        self._loop = EventLoopThread("liveri-serve")
 
     def _on_loop(self, coroutine: Any) -> Any:
-        """Run `coroutine` on the gRPC event loop and wait for its result (from any thread)."""
+        """Run `coroutine` on the server's event loop and wait for its result (any thread)."""
         if self._loop is None:  # stopped: nothing left to tell
             coroutine.close()
             return None
-        if threading.current_thread() is self._loop_thread:
-            return self._loop.create_task(coroutine)  # type: ignore[union-attr]
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()  # type: ignore[arg-type]
+        return self._loop.run(coroutine)
 
     def _stop_loop(self) -> None:
-        if self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._loop_thread.join(timeout=10)  # type: ignore[union-attr]
-        self._loop.close()
-        self._loop = self._loop_thread = None
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
 
     def _start_grpc(self) -> None:
         self._executor = futures.ThreadPoolExecutor(self.options.grpc_workers,
@@ -366,6 +354,8 @@ class ModelServer:
         if self._rest is not None and not self._rest.drain(max(1.0, ends - time.monotonic())):
             log.warning("REST requests still running after the %.0f s grace; stopping anyway",
                         grace)
+        if self._rest is not None:
+            self._rest.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
