@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import text_format
+from liveri.serve.request_log import settings_from_config
 from liveri.serve.source import ModelSpec, VersionPolicy, repo_specs
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -68,7 +69,8 @@ def specs_from_config(config: model_server_config_pb2.ModelServerConfig,
         else:
             policy = VersionPolicy("latest", num_versions=policy_proto.latest.num_versions or 1)
         specs.append(ModelSpec(model.name, base_path, policy, dict(model.version_labels),
-                               model.model_platform or "tensorflow"))
+                               model.model_platform or "tensorflow",
+                               settings_from_config(model)))
     return specs
 
 

@@ -72,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--monitoring_config_file",
                      help="TF Serving MonitoringConfig: prometheus_config on the REST port")
 
+    logs = parser.add_argument_group("request logging (a model's logging_config)")
+    logs.add_argument("--request_log_max_file_bytes", type=int,
+                      help="start a new log file once one holds this many bytes (default 64 MiB)")
+    logs.add_argument("--request_log_max_total_bytes", type=int,
+                      help="delete a model's oldest log files beyond this many bytes "
+                           "(default 1 GiB)")
+
     batching = parser.add_argument_group("batching")
     batching.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
                           help="batch concurrent requests into one model call")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from google.protobuf import any_pb2
-from liveri.serve import wire
+from liveri.serve import request_log, wire
 from liveri.serve.errors import invalid
 from liveri.serve.loader import (
     CLASSIFY_METHOD,
@@ -47,7 +47,9 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest,
     """Run the requested signature on the request's named input tensors."""
     signature = servable.signature(request.model_spec.signature_name)
     outputs = signature.run(_inputs(request), list(request.output_filter), deadline)
-    return _predict_response(servable, signature, outputs)
+    response = predict_response(servable, signature, outputs)
+    request_log.record("predict", servable, lambda: (request, response))
+    return response
 
 
 async def predict_async(servable: Servable, request: predict_pb2.PredictRequest,
@@ -57,6 +59,8 @@ async def predict_async(servable: Servable, request: predict_pb2.PredictRequest,
     signature = servable.signature(request.model_spec.signature_name)
     outputs = await signature.run_async(_inputs(request), list(request.output_filter), deadline,
                                         offload)
+    request_log.record("predict", servable,
+                       lambda: (request, predict_response(servable, signature, outputs)))
     spec = signature.response_spec
     if spec is None:
         message = model_pb2.ModelSpec()
@@ -69,7 +73,18 @@ def _inputs(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:
     return {name: to_ndarray(name, proto) for name, proto in request.inputs.items()}
 
 
-def _predict_response(servable: Servable, signature: Signature,
+def predict_request(servable: Servable, signature: Signature, inputs: dict[str, np.ndarray]
+                    ) -> predict_pb2.PredictRequest:
+    """The PredictRequest a gRPC client would have sent for `inputs` (REST's, for the log)."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = servable.name
+    request.model_spec.signature_name = signature.key
+    for key, value in inputs.items():
+        to_proto(value, request.inputs[key])
+    return request
+
+
+def predict_response(servable: Servable, signature: Signature,
                       outputs: dict[str, np.ndarray]) -> predict_pb2.PredictResponse:
     response = predict_pb2.PredictResponse()
     fill_model_spec(response.model_spec, servable, signature.key)
@@ -164,6 +179,7 @@ def classify(servable: Servable, request: classification_pb2.ClassificationReque
     response = classification_pb2.ClassificationResponse()
     fill_model_spec(response.model_spec, servable, signature.key)
     _classification_result(count, outputs, response.result)
+    request_log.record("classify", servable, lambda: (request, response))
     return response
 
 
@@ -176,6 +192,7 @@ def regress(servable: Servable, request: regression_pb2.RegressionRequest,
     response = regression_pb2.RegressionResponse()
     fill_model_spec(response.model_spec, servable, signature.key)
     _regression_result(count, outputs, response.result)
+    request_log.record("regress", servable, lambda: (request, response))
     return response
 
 
@@ -207,6 +224,7 @@ def multi_inference(servable: Servable, request: inference_pb2.MultiInferenceReq
             raise invalid(f"Unsupported signature method_name: {task.method_name}; expected "
                           f"{CLASSIFY_METHOD} or {REGRESS_METHOD}")
         fill_model_spec(result.model_spec, servable, key)
+    request_log.record("multi_inference", servable, lambda: (request, response))
     return response
 
 

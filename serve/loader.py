@@ -198,6 +198,7 @@ class Servable:
     # TF Serving's --enable_signature_method_name_check: Classify and Regress only run
     # signatures with their method_name; off (its default), any signature of their shape.
     check_method_names: bool = False
+    request_logs: Any = None  # the server's request_log.RequestLogs, once warmed up
     on_unload: list[Callable[[], None]] = field(default_factory=list)
     _model: Any = None
 

@@ -13,6 +13,7 @@ from liveri.errors import UsageError
 
 def server_from_args(args: argparse.Namespace):  # -> ModelServer (import is deferred)
     """A ModelServer configured from parsed `flags.add_arguments` flags (CLI 0 = disabled)."""
+    from liveri.serve import request_log
     from liveri.serve.server import ModelServer
 
     if args.model_config_file and (args.model_base_path or args.model_repo):
@@ -46,6 +47,10 @@ def server_from_args(args: argparse.Namespace):  # -> ModelServer (import is def
         rest_api_num_threads=args.rest_api_num_threads,
         tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+        request_log_max_file_bytes=(args.request_log_max_file_bytes
+                                    or request_log.DEFAULT_FILE_BYTES),
+        request_log_max_total_bytes=(args.request_log_max_total_bytes
+                                     or request_log.DEFAULT_TOTAL_BYTES),
     )
 
 

@@ -116,6 +116,9 @@ class ServingMetrics:
         self.loads = Counter(
             "liveri_serve_model_loads", "Model version loads, by outcome",
             ["model", "status"], registry=self.registry)
+        self.logged = Counter(
+            "liveri_serve_request_log_records", "Sampled requests written to the request log, "
+            "or dropped (queue full, disk error)", ["model", "status"], registry=self.registry)
 
     def observe_request(self, model: str, version: str, signature: str, method: str,
                         status: str, seconds: float) -> None:

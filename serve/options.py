@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveri.serve import config as config_lib
+from liveri.serve import request_log
 
 from liveri.errors import UsageError
 
@@ -45,6 +46,8 @@ class ServerOptions:
     grpc_workers: int = GRPC_WORKERS
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
+    request_log_max_file_bytes: int = request_log.DEFAULT_FILE_BYTES
+    request_log_max_total_bytes: int = request_log.DEFAULT_TOTAL_BYTES
     # Derived in __post_init__:
     channel_args: list[tuple[str, Any]] = field(init=False)
     monitoring: config_lib.MonitoringConfig = field(init=False)
@@ -57,6 +60,10 @@ class ServerOptions:
                            if self.monitoring_config_file else config_lib.MonitoringConfig())
         self.ssl_credentials = (config_lib.read_ssl_config(self.ssl_config_file)
                                 if self.ssl_config_file else None)
+        for name in ("request_log_max_file_bytes", "request_log_max_total_bytes"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"--{name}: expected a positive number of bytes, "
+                                 f"got {getattr(self, name)}")
 
     @property
     def rest_timeout(self) -> float | None:

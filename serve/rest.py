@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf import json_format
-from liveri.serve import inference
+from liveri.serve import inference, request_log
 from liveri.serve.errors import ServingError, from_exception, invalid
 from liveri.serve.grpc_service import Dispatcher, model_status_response
 from liveri.serve.loader import CLASSIFY_METHOD, REGRESS_METHOD, Servable
@@ -289,6 +289,9 @@ def _predict(servable: Servable, request: dict, spec: _Spec, deadline: float | N
     inputs, rows = _request_inputs(servable, request, spec.signature_name)
     signature = servable.signature(spec.signature_name)
     outputs = signature.run(inputs, None, deadline)
+    request_log.record("predict", servable, lambda: (  # as gRPC would have carried it
+        inference.predict_request(servable, signature, inputs),
+        inference.predict_response(servable, signature, outputs)))
     if rows:
         batch = {len(v) if v.ndim else -1 for v in outputs.values()}
         if len(outputs) == 1:

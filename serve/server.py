@@ -55,6 +55,7 @@ from liveri.serve.manager import ServableManager
 from liveri.serve.metrics import ServingMetrics
 from liveri.serve.options import ServerOptions
 from liveri.serve.profiler import add_profiler_service
+from liveri.serve.request_log import RequestLogs
 from liveri.serve.rest import RestApi
 from liveri.serve.source import ModelSpec
 from liveri.serve.warmup import run_warmup
@@ -96,6 +97,9 @@ class ModelServer:
         self._health = health.aio.HealthServicer()
         self.manager = ServableManager(self._load, self._on_availability)
         self._dispatcher = Dispatcher(self.manager, self.metrics)
+        self._request_logs = RequestLogs(
+            self.options.request_log_max_file_bytes, self.options.request_log_max_total_bytes,
+            lambda model, status: self.metrics.logged.labels(model, status).inc())
         self._loop: EventLoopThread | None = None  # gRPC's, REST's and metrics'
         self._grpc: grpc.aio.Server | None = None
         self._executor: futures.ThreadPoolExecutor | None = None
@@ -129,6 +133,7 @@ class ModelServer:
             except Exception:
                 servable.unload()
                 raise
+            servable.request_logs = self._request_logs  # warmup's replays are not logged
         except Exception:
             self.metrics.loads.labels(spec.name, "error").inc()
             raise
@@ -147,10 +152,14 @@ class ModelServer:
     def reload_config(self, proto: model_server_config_pb2.ModelServerConfig) -> None:
         """Apply a new ModelServerConfig now (HandleReloadConfigRequest): load, swap, unload."""
         specs = self.source.replace(proto)
-        self.manager.set_specs(specs)
+        self._set_specs(specs)
         self.manager.reconcile()
         self._sync_health(specs)
         self._apply_labels()
+
+    def _set_specs(self, specs: list[ModelSpec]) -> None:
+        self.manager.set_specs(specs)
+        self._request_logs.sync({spec.name: spec.logging for spec in specs})
 
     def _apply_labels(self) -> None:
         self.manager.apply_labels(self.options.allow_version_labels_for_unavailable_models)
@@ -171,7 +180,7 @@ class ModelServer:
         tf_threads.set_parallelism(o.tensorflow_intra_op_parallelism,
                                    o.tensorflow_inter_op_parallelism)
         self._start_loop()
-        self.manager.set_specs(specs)
+        self._set_specs(specs)
         self.manager.reconcile()
         failed = [s.name for s in specs if not self.manager.is_available(s.name)]
         if len(failed) == len(specs):
@@ -308,7 +317,7 @@ class ModelServer:
     def _poll_files(self) -> None:
         """New versions (and, for a repository, new model folders) and a changed batching file."""
         if self.source.rescans_repo:
-            self.manager.set_specs(self.source.specs())
+            self._set_specs(self.source.specs())
         self.manager.reconcile()
         self._sync_health([ModelSpec(n, "") for n in self.manager.model_names()])
         self._poll_batching_file()
@@ -333,7 +342,7 @@ class ModelServer:
         specs = self.source.changed_config()
         if specs is None:
             return
-        self.manager.set_specs(specs)
+        self._set_specs(specs)
         self.manager.reconcile()
         self._sync_health(specs)
         try:
@@ -366,6 +375,7 @@ class ModelServer:
             thread.join(timeout=5)
         self._pollers = []
         self.manager.unload_all()
+        self._request_logs.close()
         self._stop_loop()
 
     def wait(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,15 @@ class VersionPolicy:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One served model: its name, where its versions live, the policy and version labels."""
+    """One served model: its name, where its versions live, the policy and version labels,
+    and its request log's settings (a `request_log.LogSettings`, or None)."""
 
     name: str
     base_path: str
     policy: VersionPolicy = VersionPolicy()
     version_labels: dict[str, int] = field(default_factory=dict, hash=False)
     platform: str = "tensorflow"
+    logging: Any = None
 
 
 # A folder holding one of these is a version (model.tflite: TF Serving's TFLite layout).
