@@ -26,9 +26,11 @@ from liveri.benchmarks.server_bench import ServerPlan, bench_server
 from liveri.benchmarks.stats import histogram_ms, summarize
 from liveri.benchmarks.timing import SamplePlan, sample_latencies
 
+from liveri import layout
 from liveri.artifact.manifest import Manifest
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json
+from liveri.request_records import request_inputs
 
 SCHEMA = 1
 BATCH_SIZES = (1, 8, 32)
@@ -59,13 +61,15 @@ class ServerChoice:
 
 
 def run_bench(model_repo: Path, version_dir: Path, manifest: Manifest, plan: BenchPlan,
-              server: ServerChoice, out_dir: Path) -> dict[str, Any]:
-    """Measure everything, write bench.json and the plots to `out_dir`; returns bench.json."""
+              server: ServerChoice, out_dir: Path, requests: list[str] | None = None
+              ) -> dict[str, Any]:
+    """Measure everything, write bench.json and the plots to `out_dir`; returns bench.json.
+    The inputs are the version's warmup requests, or those of the `requests` files."""
     started = time.perf_counter()
     if server.target:
         _check_reachable(server.target)
     out_dir.mkdir(parents=True, exist_ok=True)
-    examples = warmup_examples(version_dir)
+    examples = _examples(version_dir, requests)
     skipped: dict[str, str] = {}
     runners = list(artifact_runners(version_dir, manifest, skipped))
     steps = sum(len(_batch_sizes(r, plan)) for r in runners) + (
@@ -93,6 +97,8 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: Manifest, plan: Ben
         "formats": {a.format: {"bytes": artifact_bytes(version_dir, a),
                                "export_seconds": manifest.export_seconds.get(a.format)}
                     for a in manifest.artifacts},
+        "inputs": {"from": requests or [layout.WARMUP_FILE],
+                   "examples": len(next(iter(examples.values())))},
         "artifacts": rows,
         "skipped": skipped,
         "server": server_section,
@@ -102,6 +108,17 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: Manifest, plan: Ben
     atomic_write_json(out_dir / store.BENCH_FILE, bench)
     _keep_with_version(out_dir, version_dir, bench)
     return bench
+
+
+def _examples(version_dir: Path, requests: list[str] | None) -> dict[str, np.ndarray]:
+    warmup = warmup_examples(version_dir)
+    if not requests:
+        return warmup
+    logged = request_inputs(requests)
+    if set(logged) != set(warmup):
+        raise UsageError(f"--requests: the requests' inputs are {sorted(logged)}; version "
+                         f"{version_dir.name} takes {sorted(warmup)}")
+    return logged
 
 
 def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], plan: BenchPlan,

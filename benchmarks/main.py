@@ -23,6 +23,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start the bench's server with dynamic batching")
     parser.add_argument("--quick", action="store_true",
                         help="short measurements (smoke tests); figures are noisier")
+    parser.add_argument("--requests", nargs="+", metavar="FILE",
+                        help="time on these recorded predict requests (PredictionLog TFRecords: "
+                             "the server's request logs) instead of the version's warmup file")
     parser.add_argument("--out", required=True, help="folder for bench.json and the plots")
 
 
@@ -42,7 +45,7 @@ def bench_command(args: argparse.Namespace) -> int:
     server = ServerChoice(target=args.server, start=not (args.server or args.no_server),
                           enable_batching=args.enable_batching)
     out = Path(args.out)
-    bench = run_bench(Path(args.model_repo), path, manifest, plan, server, out)
+    bench = run_bench(Path(args.model_repo), path, manifest, plan, server, out, args.requests)
     print(json.dumps(headline(bench, out), indent=2))
     print(render(export_cost(path, manifest)), file=sys.stderr)
     return 0

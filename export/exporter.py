@@ -34,6 +34,7 @@ from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json, atomic_write_text
 from liveri.lazy import tf
 from liveri.params import Params
+from liveri.request_records import request_inputs
 
 
 def parse_formats(text: str | None, default: list[str], qat_steps: int = 0) -> list[str]:
@@ -84,9 +85,13 @@ def _log(msg: str) -> None:
 
 
 def export(params: Params, logdir: str | Path, model_repo: str | Path, name: str,
-           formats: list[str], checkpoint: str | None = None) -> Path:
-    """Export the trained `logdir` as the next version of `model_repo/name`; returns its dir."""
+           formats: list[str], checkpoint: str | None = None,
+           calibration_requests: list[str] | None = None) -> Path:
+    """Export the trained `logdir` as the next version of `model_repo/name`; returns its dir.
+    int8 calibrates on `export.calibration_examples` train examples, or on the predict requests
+    of `calibration_requests` (request logs: real traffic) when given."""
     p = params.export
+    logged = request_inputs(calibration_requests) if calibration_requests else None
     task, step, checkpoint = restore_task(params, logdir, checkpoint)
     inp = params.input.Instantiate()
     test = inp.Examples("test")
@@ -94,7 +99,7 @@ def export(params: Params, logdir: str | Path, model_repo: str | Path, name: str
         test = {k: v[: p.parity_examples] for k, v in test.items()}
     with staging(model_repo, name) as (model_dir, tmp):
         version = _write_version(params, task, step, checkpoint, tmp, name, formats, inp, test,
-                                 logdir)
+                                 logdir, logged)
         return _publish(tmp, model_dir, version)
 
 
@@ -119,7 +124,7 @@ def staging(model_repo: str | Path, name: str) -> Iterator[tuple[Path, Path]]:
 
 def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: Path, name: str,
                    formats: list[str], inp: Any, test: dict[str, np.ndarray],
-                   logdir: str | Path) -> Manifest:
+                   logdir: str | Path, logged: dict[str, np.ndarray] | None) -> Manifest:
     p = params.export
     timings: dict[str, float] = {}
     pre_spec, post_spec = task.PreprocessingSpec(inp), task.PostprocessingSpec(inp)
@@ -141,17 +146,8 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
     kind = kinds.load(pre_spec, post_spec, {_side_file_key(f): text.encode()
                                             for f, text in asset_files.items()})
 
-    train = inp.Examples("train")
-    # Encoded as one batch, rows padded alike, then fed one example at a time.
-    calib = kind.encode(kind.examples_from_serving(task.ServingInputs(
-        {k: v[: p.calibration_examples] for k, v in train.items()}))).features
-
-    def calibration():
-        for i in range(len(next(iter(calib.values())))):
-            yield {k: v[i:i + 1] for k, v in calib.items()}
-
-    if len(task.tflite_signatures) > 1:  # a step-decoded model calibrates every signature
-        calibration = task.StepCalibration(inp, signatures, calib)
+    calibration, calibrated_on = _calibration(task, kind, inp, signatures, p.calibration_examples,
+                                              serving_inputs, logged)
 
     float_inputs = all(spec.dtype.is_floating for spec in
                        signatures["features"].structured_input_signature[1].values())
@@ -169,6 +165,8 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         elif formats_lib.get(fmt).runtime == formats_lib.LITERT:
             content, notes = tflite.convert(str(tmp), fmt, list(task.tflite_signatures),
                                             calibration, float_inputs=float_inputs)
+            if fmt == "tflite_int8":
+                notes["calibrated_on"] = calibrated_on
             artifacts.append(tflite_entry(tmp, fmt, "+".join(task.tflite_signatures), content,
                                           notes))
         elif fmt == "onnx":
@@ -225,6 +223,32 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         origin={"kind": "experiment", "logdir": str(Path(logdir).resolve())},
         **side_files,
     )
+
+
+def _calibration(task: Any, kind: Any, inp: Any, signatures: dict[str, Any], count: int,
+                 serving_inputs: dict[str, np.ndarray], logged: dict[str, np.ndarray] | None
+                 ) -> tuple[Any, str]:
+    """int8's calibration examples (a generator, or a step model's calibration) and where they
+    came from: `count` train examples, or the first `count` `logged` request inputs."""
+    if logged is not None:
+        served = {k: v[:count] for k, v in logged.items()}
+        if set(served) != set(serving_inputs):
+            raise UsageError(f"--calibration_requests: the requests' inputs are {sorted(served)}; "
+                             f"the model takes {sorted(serving_inputs)}")
+        source = f"{len(next(iter(served.values())))} logged requests"
+    else:
+        served = task.ServingInputs({k: v[:count] for k, v in inp.Examples("train").items()})
+        source = f"{len(next(iter(served.values())))} train examples"
+    # Encoded as one batch, rows padded alike, then fed one example at a time.
+    calib = kind.encode(kind.examples_from_serving(served)).features
+    if len(task.tflite_signatures) > 1:  # a step-decoded model calibrates every signature
+        return task.StepCalibration(inp, signatures, calib), source
+
+    def calibration() -> Iterator[dict[str, np.ndarray]]:
+        for i in range(len(next(iter(calib.values())))):
+            yield {k: v[i:i + 1] for k, v in calib.items()}
+
+    return calibration, source
 
 
 def _side_file_key(file_name: str) -> str:

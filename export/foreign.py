@@ -52,6 +52,7 @@ from liveri.artifact.runner import open_model
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json
 from liveri.lazy import tf
+from liveri.request_records import request_inputs
 
 GENERATED_EXAMPLES = 8  # examples made up for numeric inputs when --examples is not given
 RTOL, ATOL = 1e-3, 1e-5  # an element of a non-class output agrees within ATOL + RTOL * |ref|
@@ -240,31 +241,15 @@ def _batch(inputs: list[Spec]) -> int | None:
 
 
 def read_examples(path: str | Path, inputs: list[Spec], signature: str) -> dict[str, np.ndarray]:
-    """The arrays of the .npz at `path`, checked against (and cast to) the signature's inputs.
+    """The arrays of the .npz at `path` (or the predict requests of a request log, a
+    PredictionLog TFRecord file), checked against (and cast to) the signature's inputs.
 
     A one-input signature also takes one unnamed array (np.savez(f, x) stores it as arr_0).
     """
     expected = ", ".join(f"{s.name} ({s.describe()})" for s in inputs)
     with open(path, "rb") as f:
         is_npy = f.read(6) == b"\x93NUMPY"
-    if not (is_npy or zipfile.is_zipfile(path)):
-        raise UsageError(f"--examples {path}: not a .npz file; expected one written by "
-                         "np.savez(FILE, name=array, ...)")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.ndarray):  # a .npy: one unnamed array
-            arrays = {"arr_0": data}
-        else:
-            with data:
-                arrays = {k: data[k] for k in data.files}
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise UsageError(f"--examples {path}: holds an object array, which only loads through "
-                             "pickle; expected strings as a str or bytes array "
-                             "(np.array(list_of_str))") from None
-        raise UsageError(f"--examples {path}: not a .npz numpy can read ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise UsageError(f"--examples {path}: not a .npz numpy can read ({e})") from None
+    arrays = _read_npz(path) if is_npy or zipfile.is_zipfile(path) else _read_log(path)
     if len(inputs) == 1 and list(arrays) == ["arr_0"]:
         arrays = {inputs[0].name: arrays["arr_0"]}
     names = {s.name for s in inputs}
@@ -287,6 +272,33 @@ def read_examples(path: str | Path, inputs: list[Spec], signature: str) -> dict[
         need = f"a multiple of the signature's fixed batch {batch}" if batch else "at least 1"
         raise UsageError(f"--examples {path}: expected {need} examples; got {n}")
     return out
+
+
+def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):  # a .npy: one unnamed array
+            arrays = {"arr_0": data}
+        else:
+            with data:
+                arrays = {k: data[k] for k in data.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise UsageError(f"--examples {path}: holds an object array, which only loads through "
+                             "pickle; expected strings as a str or bytes array "
+                             "(np.array(list_of_str))") from None
+        raise UsageError(f"--examples {path}: not a .npz numpy can read ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise UsageError(f"--examples {path}: not a .npz numpy can read ({e})") from None
+    return arrays
+
+
+def _read_log(path: str | Path) -> dict[str, np.ndarray]:
+    try:
+        return request_inputs([path])
+    except Exception:  # noqa: BLE001 (protobuf and TensorFlow raise many types on garbage)
+        raise UsageError(f"--examples {path}: neither a .npz (np.savez(FILE, name=array, ...)) "
+                         "nor a request log (PredictionLog TFRecords)") from None
 
 
 def _fit(path: str | Path, spec: Spec, array: np.ndarray) -> np.ndarray:

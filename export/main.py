@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     trained = parser.add_argument_group("a model trained by Liveri")
     trained.add_argument("-e", "--experiment", help="registered experiment name")
     trained.add_argument("--logdir", help="the log directory it was trained in")
+    trained.add_argument("--calibration_requests", nargs="+", metavar="FILE",
+                         help="calibrate int8 on these recorded predict requests (the server's "
+                              "request logs: real traffic) instead of train examples")
     outside = parser.add_argument_group("a model trained elsewhere")
     source = outside.add_mutually_exclusive_group()
     source.add_argument("--saved_model", metavar="DIR", help="a SavedModel folder")
@@ -25,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     outside.add_argument("--examples", metavar="FILE.npz",
                          help="examples for calibration, parity and warmup: one array per "
                               "signature input, by name (a one-input model also takes one "
-                              "unnamed array); default: generated, for numeric inputs")
+                              "unnamed array), or a request log (PredictionLog TFRecords); "
+                              "default: generated, for numeric inputs")
     outside.add_argument("--signature", default="serving_default",
                          help="the signature to export (default: serving_default)")
     parser.add_argument("--model_repo", help="model repository to write the version into")
@@ -61,7 +65,8 @@ def export_command(args: argparse.Namespace) -> int:
         params.Override(key.strip(), value)
     formats = parse_formats(args.formats, params.export.formats, params.export.qat_steps)
     name = args.name or layout.default_model_name(args.experiment)
-    version_dir = export(params, logdir, Path(args.model_repo), name, formats)
+    version_dir = export(params, logdir, Path(args.model_repo), name, formats,
+                         calibration_requests=args.calibration_requests)
     print(json.dumps({"version_dir": str(version_dir)}))
     return 0
 
@@ -73,6 +78,10 @@ def foreign_command(args: argparse.Namespace) -> int:
     if args.experiment or args.logdir:
         raise UsageError("--saved_model/--keras export a model trained elsewhere; drop -e and "
                          "--logdir (they name a model Liveri trained)")
+    if args.calibration_requests:
+        raise UsageError("--calibration_requests is for a model Liveri trained; for one trained "
+                         "elsewhere, pass a request log as --examples (calibration, parity and "
+                         "warmup)")
     if not (args.model_repo and args.name):
         raise UsageError("--saved_model/--keras need --model_repo REPO and --name MODEL")
     try:

@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from liveri.benchmarks import loadgen
-from liveri.benchmarks.inputs import read_tfrecords, tile_batch
+from liveri.benchmarks.inputs import tile_batch
 from liveri.benchmarks.stats import summarize
 from liveri.benchmarks.timing import SamplePlan, sample_latencies
+
+from liveri.request_records import read_tfrecords
 
 
 def test_summary_percentiles_and_throughput():

@@ -326,7 +326,7 @@ def test_examples_of_the_wrong_shape_are_refused(sources, tmp_path):
 def test_examples_that_are_not_a_plain_npz_are_refused(sources, tmp_path):
     text = tmp_path / "examples.txt"
     text.write_text("1,2,3\n")
-    with pytest.raises(UsageError, match=r"examples\.txt: not a \.npz file"):
+    with pytest.raises(UsageError, match=r"examples\.txt: neither a \.npz .* nor a request log"):
         _export(tmp_path, saved_model=sources["half_plus_two"], examples=text)
     objects = _npz(tmp_path, text=np.array([b"a", "b"], dtype=object), bias=np.zeros((2, 3)))
     with pytest.raises(UsageError, match=r"object array, which only loads through pickle"):
@@ -353,3 +353,23 @@ def test_unknown_signature_format_and_source_are_refused(sources, tmp_path):
     with pytest.raises(UsageError, match=r"--examples .*none\.npz: no such file"):
         _export(tmp_path, saved_model=sources["multi"], examples=tmp_path / "none.npz")
     assert not (tmp_path / "repo" / "m").exists()
+
+
+def test_a_request_log_serves_as_the_examples(sources, tmp_path):
+    """A request log (PredictionLog TFRecords, as `logging_config` writes) calibrates, proves
+    parity and warms up a model trained elsewhere, like an .npz."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    log = tmp_path / "requests-000000.tfrecord"
+    with tf.io.TFRecordWriter(str(log)) as writer:
+        for start in (-4.0, 0.0, 3.0):  # three logged requests of two rows each
+            entry = prediction_log_pb2.PredictionLog()
+            entry.predict_log.request.inputs["x"].CopyFrom(
+                tf.make_tensor_proto(np.array([[start], [start + 0.5]], np.float32)))
+            writer.write(entry.SerializeToString())
+    version = _export(tmp_path, saved_model=sources["half_plus_two"], examples=log,
+                      formats=["tflite_int8"])
+    parity = json.loads((version / layout.PARITY_FILE).read_text())
+    assert parity["examples"] == 6 and parity["examples_from"] == str(log.resolve())
+    assert parity["artifacts"]["tflite_int8"]["agreement"] > 0.9

@@ -13,7 +13,6 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from liveri.benchmarks.inputs import read_tfrecords
 from liveri.serve.config import parse_model_config_text, specs_from_config
 from liveri.serve.server import ModelServer
 from liveri.serve.warmup import WARMUP_FILE
@@ -24,6 +23,7 @@ from tensorflow_serving.apis import (
 )
 
 from liveri.errors import UsageError
+from liveri.request_records import read_tfrecords
 from tests.serve.serve_helpers import digits_reference, digits_request, install, sample_pixels
 
 CONFIG = """
