@@ -16,9 +16,8 @@ import contextlib
 import threading
 import time
 
-import grpc
 import numpy as np
-from liveri.serve.errors import ServingError
+from liveri.serve.errors import unmet
 from liveri.serve.loader import (
     DEFAULT_SIGNATURE,
     PREDICT_METHOD,
@@ -39,36 +38,32 @@ from liveri.artifact.runner import open_version
 MIN_AGREEMENT = 0.99
 
 
-def _refuse(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
-
-
 def artifact_for(version_path: str, platform: str) -> tuple[Manifest, Artifact]:
     """The manifest and its entry for `platform`, or FAILED_PRECONDITION saying why not."""
     fmt = formats.PLATFORM_ALIASES.get(platform, platform)
     try:
         manifest = manifest_lib.load(version_path)
     except manifest_lib.ManifestError as exc:
-        raise _refuse(f"model_platform {platform!r} needs the Liveri manifest of {version_path}: "
+        raise unmet(f"model_platform {platform!r} needs the Liveri manifest of {version_path}: "
                       f"{exc}") from None
     try:
         entry = manifest.artifact(fmt)
         servable = formats.get(fmt).servable
     except (KeyError, ValueError) as exc:
-        raise _refuse(f"model_platform {platform!r}: {exc.args[0]}; use one of those or "
+        raise unmet(f"model_platform {platform!r}: {exc.args[0]}; use one of those or "
                       f"{TENSORFLOW!r}") from None
     if not servable:
-        raise _refuse(f"model_platform {platform!r}: format {fmt} cannot be served")
+        raise unmet(f"model_platform {platform!r}: format {fmt} cannot be served")
     agreement = entry.metrics.get("agreement")
     if agreement is None or agreement < MIN_AGREEMENT:
         found = "no recorded agreement" if agreement is None else f"agreement {agreement:.4f}"
-        raise _refuse(f"artifact {fmt} of {version_path} has {found} with the trained model; "
+        raise unmet(f"artifact {fmt} of {version_path} has {found} with the trained model; "
                       f"serving it needs at least {MIN_AGREEMENT}. Serve this model with "
                       f"model_platform {TENSORFLOW!r} or export it again")
     return manifest, entry
 
 
-def _adapter(manifest: Manifest, entry: Artifact, version_path: str,
+def artifact_run(manifest: Manifest, entry: Artifact, version_path: str,
              output_names: list[str]) -> RunFn:
     """Raw `serving_default` inputs in, `serving_default` outputs out, around the artifact: the
     version's kind encodes the examples and decodes the artifact's outputs
@@ -79,7 +74,7 @@ def _adapter(manifest: Manifest, entry: Artifact, version_path: str,
         if not answers_all:
             runner.kind.serving_outputs([], output_names)  # refuses kinds that cannot
     except (KindError, OSError) as exc:
-        raise _refuse(f"artifact {entry.format} of {version_path} cannot answer "
+        raise unmet(f"artifact {entry.format} of {version_path} cannot answer "
                       f"{DEFAULT_SIGNATURE}: {exc}") from None
     # A LiteRT interpreter runs one call at a time; onnxruntime sessions are thread-safe.
     one_at_a_time = formats.get(entry.format).runtime == formats.LITERT
@@ -103,10 +98,10 @@ def load_artifact(name: str, version: int, version_path: str, platform: str) -> 
     signature_defs, _ = read_signature_defs(version_path)
     sig_def = signature_defs.get(DEFAULT_SIGNATURE)
     if sig_def is None:
-        raise _refuse(f"{version_path} has no {DEFAULT_SIGNATURE} signature to keep")
+        raise unmet(f"{version_path} has no {DEFAULT_SIGNATURE} signature to keep")
     inputs = {a: _spec(a, i) for a, i in sig_def.inputs.items()}
     outputs = {a: _spec(a, i) for a, i in sig_def.outputs.items()}
-    run = _adapter(manifest, entry, version_path, list(outputs))
+    run = artifact_run(manifest, entry, version_path, list(outputs))
     signature = Signature(DEFAULT_SIGNATURE, sig_def.method_name or PREDICT_METHOD, inputs,
                           outputs, run)
     servable = Servable(name, version, version_path, {DEFAULT_SIGNATURE: signature},

@@ -41,6 +41,12 @@ class ServingError(Exception):
         return _HTTP_STATUS.get(self.code, 500)
 
 
+def unmet(message: str) -> ServingError:
+    """FAILED_PRECONDITION: what the server holds cannot do what is asked (say, an artifact
+    whose parity is too low to serve)."""
+    return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
 def invalid(message: str) -> ServingError:
     """Shorthand for the most common refusal: the request does not fit the signature."""
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)

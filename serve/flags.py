@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Classify, Regress and MultiInference run only signatures whose "
                              "method_name says so (TF Serving's default: off, any signature "
                              "of the right shape, as Keras and tf.saved_model.save write)")
+    models.add_argument("--liveri_backend", choices=("tensorflow", "auto"), default="tensorflow",
+                        help="auto: answer each Liveri version's serving_default from its "
+                             "fastest artifact (SavedModel, TFLite, ONNX) timed at load, among "
+                             "those within parity and the release budgets")
     models.add_argument("--allow_version_labels_for_unavailable_models", type=_bool,
                         nargs="?", const=True, default=False,
                         help="a new version label may name a version not loaded (yet)")

@@ -7,7 +7,7 @@ Each function takes a request proto and a `Servable` and returns the response pr
 from __future__ import annotations
 
 import numpy as np
-from google.protobuf import any_pb2
+from google.protobuf import struct_pb2
 from liveri.serve import request_log, wire
 from liveri.serve.errors import invalid
 from liveri.serve.loader import (
@@ -29,6 +29,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+SIGNATURE_DEF_FIELD = "signature_def"
+BACKEND_FIELD = "liveri_backend"  # Liveri's own metadata field: what answers each signature
 _CLASSIFY_INPUTS = "inputs"
 _CLASSES = "classes"
 _SCORES = "scores"
@@ -235,14 +237,30 @@ def model_metadata(servable: Servable, request: get_model_metadata_pb2.GetModelM
     if not fields:
         raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
     for name in fields:
-        if name != "signature_def":
-            raise invalid(f"Metadata field {name} is not supported")
+        if name not in (SIGNATURE_DEF_FIELD, BACKEND_FIELD):
+            raise invalid(f"Metadata field {name} is not supported; expected "
+                          f"{SIGNATURE_DEF_FIELD} or {BACKEND_FIELD}")
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     fill_model_spec(response.model_spec, servable, "")
-    signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for key, sig_def in servable.signature_defs.items():
-        signature_map.signature_def[key].CopyFrom(sig_def)
-    packed = any_pb2.Any()
-    packed.Pack(signature_map)
-    response.metadata["signature_def"].CopyFrom(packed)
+    if SIGNATURE_DEF_FIELD in fields:
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, sig_def in servable.signature_defs.items():
+            signature_map.signature_def[key].CopyFrom(sig_def)
+        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+    if BACKEND_FIELD in fields:
+        response.metadata[BACKEND_FIELD].Pack(_backends(servable))
     return response
+
+
+def _backends(servable: Servable) -> struct_pb2.Struct:
+    """Which backend answers each signature: {signature: {"backend": ..., and with
+    --liveri_backend=auto "p50_ms": {candidate: ms}, "refused": {artifact: why}}}."""
+    answer = struct_pb2.Struct()
+    for key in servable.signatures:
+        answer.get_or_create_struct(key)["backend"] = servable.platform
+    choice = servable.backend_choice
+    if choice is not None:
+        entry = answer.get_or_create_struct(choice.signature)
+        entry.update({"backend": choice.backend, "p50_ms": choice.p50_ms,
+                      "refused": choice.refused})
+    return answer

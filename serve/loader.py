@@ -199,6 +199,7 @@ class Servable:
     # signatures with their method_name; off (its default), any signature of their shape.
     check_method_names: bool = False
     request_logs: Any = None  # the server's request_log.RequestLogs, once warmed up
+    backend_choice: Any = None  # a backend_choice.BackendChoice, with --liveri_backend=auto
     on_unload: list[Callable[[], None]] = field(default_factory=list)
     _model: Any = None
 

@@ -2,8 +2,9 @@
 
 TF Serving's SourceAdapter picks a loader by platform; so does `loader_for`: a SavedModel in a
 TensorFlow session (`loader.py`), the version's TFLite file on LiteRT when
-`--prefer_tflite_model` finds one (`tflite.py`), or a Liveri artifact named by the model's
-`model_platform` (`artifacts.py`). The manager calls the chosen loader; what comes back answers
+`--prefer_tflite_model` finds one (`tflite.py`), a Liveri artifact named by the model's
+`model_platform` (`artifacts.py`), or, with `--liveri_backend=auto`, the SavedModel with its
+serving_default answered by the fastest artifact within parity (`backend_choice.py`). The manager calls the chosen loader; what comes back answers
 requests the same way whichever backend made it.
 """
 
@@ -16,6 +17,8 @@ from liveri.serve.source import ModelSpec
 
 from liveri.artifact.formats import TENSORFLOW  # also TF Serving's platform name
 
+AUTO = "auto"  # --liveri_backend: each version's fastest artifact within parity
+BACKENDS = (TENSORFLOW, AUTO)
 # name, version, version folder -> a loaded servable
 Loader = Callable[[str, int, str], Servable]
 
@@ -42,8 +45,21 @@ def artifact_loader(platform: str) -> Loader:
     return load
 
 
-def loader_for(spec: ModelSpec, path: str, prefer_tflite: bool) -> Loader:
-    """The backend that serves version folder `path` of `spec`."""
+def fastest_loader(name: str, version: int, path: str) -> Servable:
+    from liveri.serve.backend_choice import choose_backend
+
+    servable = load_saved_model(name, version, path)
+    try:
+        servable.backend_choice = choose_backend(servable)
+    except BaseException:
+        servable.unload()
+        raise
+    return servable
+
+
+def loader_for(spec: ModelSpec, path: str, prefer_tflite: bool, backend: str = TENSORFLOW
+               ) -> Loader:
+    """The backend that serves version folder `path` of `spec` (`backend`: --liveri_backend)."""
     if spec.platform not in ("", TENSORFLOW):
         return artifact_loader(spec.platform)
     if prefer_tflite:
@@ -52,4 +68,4 @@ def loader_for(spec: ModelSpec, path: str, prefer_tflite: bool) -> Loader:
         tflite_path = find_tflite_model(path)
         if tflite_path:
             return tflite_loader(tflite_path)
-    return saved_model_loader()
+    return fastest_loader if backend == AUTO else saved_model_loader()

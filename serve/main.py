@@ -47,6 +47,7 @@ def server_from_args(args: argparse.Namespace):  # -> ModelServer (import is def
         rest_api_num_threads=args.rest_api_num_threads,
         tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+        liveri_backend=args.liveri_backend,
         request_log_max_file_bytes=(args.request_log_max_file_bytes
                                     or request_log.DEFAULT_FILE_BYTES),
         request_log_max_total_bytes=(args.request_log_max_total_bytes

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -116,6 +117,10 @@ class ServingMetrics:
         self.loads = Counter(
             "liveri_serve_model_loads", "Model version loads, by outcome",
             ["model", "status"], registry=self.registry)
+        self.backend_p50 = Gauge(
+            "liveri_serve_backend_p50_seconds", "p50 of each backend timed at load "
+            "(--liveri_backend=auto); chosen=\"true\" marks the one answering",
+            ["model", "version", "signature", "backend", "chosen"], registry=self.registry)
         self.logged = Counter(
             "liveri_serve_request_log_records", "Sampled requests written to the request log, "
             "or dropped (queue full, disk error)", ["model", "status"], registry=self.registry)
@@ -123,6 +128,12 @@ class ServingMetrics:
     def observe_request(self, model: str, version: str, signature: str, method: str,
                         status: str, seconds: float) -> None:
         self._requests.observe((model, version, signature, method, status), seconds)
+
+    def observe_backend(self, model: str, version: int, choice: Any) -> None:
+        """A `backend_choice.BackendChoice`: every candidate's p50, the chosen one marked."""
+        for backend, p50_ms in choice.p50_ms.items():
+            self.backend_p50.labels(model, str(version), choice.signature, backend,
+                                    str(backend == choice.backend).lower()).set(p50_ms / 1e3)
 
     def watch_queue(self, model: str, signature: str, depth: Callable[[], int]
                     ) -> Callable[[], None]:

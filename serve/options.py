@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveri.serve import config as config_lib
-from liveri.serve import request_log
+from liveri.serve import loaders, request_log
 
 from liveri.errors import UsageError
 
@@ -46,6 +46,7 @@ class ServerOptions:
     grpc_workers: int = GRPC_WORKERS
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
+    liveri_backend: str = loaders.TENSORFLOW
     request_log_max_file_bytes: int = request_log.DEFAULT_FILE_BYTES
     request_log_max_total_bytes: int = request_log.DEFAULT_TOTAL_BYTES
     # Derived in __post_init__:
@@ -60,6 +61,9 @@ class ServerOptions:
                            if self.monitoring_config_file else config_lib.MonitoringConfig())
         self.ssl_credentials = (config_lib.read_ssl_config(self.ssl_config_file)
                                 if self.ssl_config_file else None)
+        if self.liveri_backend not in loaders.BACKENDS:
+            raise UsageError(f"--liveri_backend: expected tensorflow (the SavedModel) or auto "
+                             f"(the fastest artifact within parity), got {self.liveri_backend!r}")
         for name in ("request_log_max_file_bytes", "request_log_max_total_bytes"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name}: expected a positive number of bytes, "

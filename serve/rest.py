@@ -114,13 +114,13 @@ class RestApi:
 
     def _metadata(self, name: str, version: int | None, label: str | None) -> Response:
         spec = _Spec(name, version, label, "")
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[inference.SIGNATURE_DEF_FIELD])
         response = self._dispatcher.call(
             "get_model_metadata", request,
             lambda servable, req, dl: inference.model_metadata(servable, req), spec, None)
         # As TF Serving writes it: the SignatureDefMap unpacked from its Any (no "@type").
         signatures = get_model_metadata_pb2.SignatureDefMap()
-        response.metadata["signature_def"].Unpack(signatures)
+        response.metadata[inference.SIGNATURE_DEF_FIELD].Unpack(signatures)
         return _json(200, {"model_spec": _proto_json(response.model_spec),
                            "metadata": {"signature_def": _proto_json(signatures)}})
 

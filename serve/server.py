@@ -117,7 +117,8 @@ class ModelServer:
         """Load, attach batching, warm up: a version is only served once all three succeed."""
         started = time.perf_counter()
         try:
-            load = loader_for(spec, path, self.options.prefer_tflite_model)
+            load = loader_for(spec, path, self.options.prefer_tflite_model,
+                              self.options.liveri_backend)
             servable = load(spec.name, version, path)
             servable.check_method_names = self.options.enable_signature_method_name_check
             if self.options.enable_batching:
@@ -142,6 +143,9 @@ class ModelServer:
         self.metrics.load_seconds.labels(spec.name, str(version)).set(servable.load_seconds)
         if count:
             log.info("Warmed up %s version %d with %d requests", spec.name, version, count)
+        if servable.backend_choice is not None:
+            log.info("%s version %d: %s", spec.name, version, servable.backend_choice.describe())
+            self.metrics.observe_backend(spec.name, version, servable.backend_choice)
         return servable
 
     def _on_availability(self, name: str, available: bool) -> None:
