@@ -36,15 +36,17 @@ def started_server(model_repo: Path, name: str, version: int,
 
 @contextlib.contextmanager
 def started_child(model_repo: Path, name: str, version: int, enable_batching: bool = False,
-                  rest: bool = False) -> Iterator[tuple[subprocess.Popen, dict[str, int]]]:
-    """Start a server for REPO/NAME/VERSION in a child process; yields it and its ports
-    ({"grpc_port": P[, "rest_port": R]})."""
+                  rest: bool = False, backend: str = "tensorflow"
+                  ) -> Iterator[tuple[subprocess.Popen, dict[str, int]]]:
+    """Start a server for REPO/NAME/VERSION in a child process (`backend`: its
+    --liveri_backend); yields it and its ports ({"grpc_port": P[, "rest_port": R]})."""
     command = [sys.executable, "-m", "liveri.benchmarks.server_process", "--model_repo",
                str(model_repo), "--name", name, "--version", str(version)]
     if enable_batching:
         command.append("--enable_batching")
     if rest:
         command.append("--rest")
+    command += ["--liveri_backend", backend]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     with tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -99,7 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
     server = ModelServer(model_config=config, port=0, rest_api_port=0 if args.rest else None,
                          metrics_port=None,
                          enable_batching=args.enable_batching,
-                         file_system_poll_wait_seconds=0)
+                         file_system_poll_wait_seconds=0, liveri_backend=args.liveri_backend)
     with server:
         ports = {"grpc_port": server.grpc_port}
         if args.rest:
@@ -116,6 +118,7 @@ def main() -> int:
     parser.add_argument("--version", type=int, required=True)
     parser.add_argument("--enable_batching", action="store_true")
     parser.add_argument("--rest", action="store_true", help="serve REST on a free port too")
+    parser.add_argument("--liveri_backend", default="tensorflow")
     return _serve(parser.parse_args())
 
 
