@@ -290,14 +290,17 @@ def _set_tf_threads(intra_op: int, inter_op: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(inter_op)
 
 
-def start_model_server(model_repo: str, host: str, batching_file: str | None) -> Any:
+def start_model_server(model_repo: str, host: str, batching_file: str | None,
+                       enable_batching: bool = False) -> Any:
     """The model server under test, started: gRPC only, on a free port, no polling; batching
-    from `batching_file` when given. Uses whichever `liveri.serve` this process imported."""
+    from `batching_file` when given (or the server's default with `enable_batching`). Uses
+    whichever `liveri.serve` this process imported."""
     from liveri.serve.server import ModelServer
 
     server = ModelServer(model_repo=model_repo, host=host, port=0, rest_api_port=None,
                          metrics_port=None, file_system_poll_wait_seconds=0,
-                         batching_parameters_file=batching_file)
+                         batching_parameters_file=batching_file,
+                         enable_batching=enable_batching)
     return server.start()
 
 
@@ -321,7 +324,8 @@ def _server_process(plan: dict[str, Any], conn: Any) -> None:
                     Path(server["version_dir"]), example_inputs(Path(server["version_dir"]))))
             else:
                 model = start_model_server(server["model_repo"], plan["host"],
-                                           server.get("batching_file"))
+                                           server.get("batching_file"),
+                                           server.get("enable_batching", False))
                 port, stop = model.grpc_port, model.stop
             ports[label] = port
             stops.append(stop)

@@ -71,8 +71,8 @@ def artifact_run(manifest: Manifest, entry: Artifact, version_path: str,
     try:
         runner = open_version(version_path, entry.format, manifest=manifest)
         answers_all = set(output_names) <= {o.name for o in entry.outputs}
-        if not answers_all:
-            runner.kind.serving_outputs([], output_names)  # refuses kinds that cannot
+        if not answers_all:  # refuses kinds that cannot
+            runner.kind.serving_outputs([], output_names, {})
     except (KindError, OSError) as exc:
         raise unmet(f"artifact {entry.format} of {version_path} cannot answer "
                       f"{DEFAULT_SIGNATURE}: {exc}") from None
@@ -86,7 +86,8 @@ def artifact_run(manifest: Manifest, entry: Artifact, version_path: str,
             encoded, outputs = runner.run(examples)
         if answers_all:
             return {name: np.asarray(outputs[name]) for name in output_names}
-        return runner.kind.serving_outputs(runner.kind.decode(encoded, outputs), output_names)
+        return runner.kind.serving_outputs(runner.kind.decode(encoded, outputs), output_names,
+                                           outputs)
 
     return run
 

@@ -14,6 +14,18 @@ to the request's own length, so a client never sees the padding.
 `BatchingConfig` holds the current parameters; replacing them (a changed parameters file) takes
 effect at the next batch, with no restart and no failed request.
 
+With `--enable_batching` and no parameters file, batching is adaptive (TF Serving's defaults
+otherwise: its timeout 0 makes a batch of whatever happens to be queued, so 32 clients get many
+small model calls). A batch waits to grow only while more requests are expected: the scheduler
+tracks the most examples outstanding at once (queued plus being run) between batches, decaying
+by half per batch when fewer come, and a batch closes once it holds that many, or after
+`ADAPTIVE_WAIT_COSTS` times a batch's recent run time (at most `ADAPTIVE_MAX_WAIT_S`). A lone
+client never has company outstanding, so its requests run at once. While one batch gathers,
+arrivals join it rather than start a second gathering batch; one batch runs at a time
+(`ADAPTIVE`). By hand: TF Serving's
+adaptive shared batch scheduler tunes batch threads, not the timeout, and no Python library
+batches for a serving loop.
+
 Two kinds of caller share one queue: threads (`submit`: REST, warmup) and coroutines on an event
 loop (`submit_async`: the gRPC front end). A coroutine never runs the model on its loop; its batch
 runs on a batch thread, which answers every coroutine of the batch with one wake-up of the loop.
@@ -45,7 +57,8 @@ RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 @dataclass(frozen=True)
 class BatchingOptions:
-    """TF Serving's BatchingParameters with its defaults (BasicBatchScheduler's)."""
+    """TF Serving's BatchingParameters with its defaults (BasicBatchScheduler's); `adaptive`
+    (no parameters file) lets the scheduler choose when a batch closes."""
 
     max_batch_size: int = 1000
     batch_timeout_micros: int = 0
@@ -53,6 +66,7 @@ class BatchingOptions:
     num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     allowed_batch_sizes: tuple[int, ...] = ()
     pad_variable_length_inputs: bool = False
+    adaptive: bool = False
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.max_enqueued_batches < 1:
@@ -107,16 +121,25 @@ def read_batching_parameters_text(path: str) -> str:
         raise UsageError(f"--batching_parameters_file: cannot read {path}: {exc.strerror}") from None
 
 
+# No parameters file: adaptive, one batch at a time. A second batch thread made batches of 20
+# instead of 30 for 32 clients and 0.8 of one thread's throughput (docs/performance.md, section
+# 11): batches compete for the GIL, while TensorFlow's own threads already parallelize a batch.
+ADAPTIVE = BatchingOptions(adaptive=True, num_batch_threads=1)
+
+
 class BatchingConfig:
     """The batching options in force; every scheduler reads them at each batch."""
 
     def __init__(self, options: BatchingOptions | None = None) -> None:
-        self.options = options or BatchingOptions()
+        self.options = options or ADAPTIVE
 
 
 # Batch threads for coroutine callers, shared by every scheduler of the process (each scheduler
 # still runs at most its own `num_batch_threads` batches at a time).
 _BATCH_THREADS = futures.ThreadPoolExecutor(256, thread_name_prefix="liveri-batch")
+ADAPTIVE_WAIT_COSTS = 5.0
+ADAPTIVE_MAX_WAIT_S = 0.010
+_COST_WEIGHT = 0.2  # of the newest batch in the running mean of batch run times
 
 
 class _Task:
@@ -251,6 +274,12 @@ class BatchScheduler:
         self._queued = 0  # examples waiting
         self._leaders = 0  # batches being gathered or run
         self._stopped = False
+        # Adaptive batching's view of the load (see the module docstring).
+        self._running = 0  # examples in batches being run
+        self._peak = 0  # most examples outstanding at once since the last batch closed
+        self._expected = 1.0  # examples a batch may expect to gather
+        self._cost = 0.0  # running mean of a batch's run time, seconds
+        self._gathering = 0  # adaptive leaders waiting for their batch to fill
 
     @property
     def queued(self) -> int:
@@ -279,10 +308,12 @@ class BatchScheduler:
                                    "is full")
             self._queue.append(task)
             self._queued += task.size
-            if self._leaders < options.num_batch_threads:
+            self._peak = max(self._peak, self._queued + self._running)
+            if self._leaders < options.num_batch_threads and not self._gathering:
                 self._leaders += 1
                 task.lead = True
-            if options.batch_timeout_micros and self._queued >= options.max_batch_size:
+            if ((options.batch_timeout_micros or options.adaptive)
+                    and self._queued >= self._full_size(options)):
                 self._cond.notify_all()  # a leader gathering a batch may close it now
         return task.lead
 
@@ -376,7 +407,8 @@ class BatchScheduler:
         (or fewer batch slots after a parameter change) the lead ends."""
         with self._cond:
             waiting = next((t for t in self._queue if not t.lead), None)
-            if waiting is None or self._leaders > self._config.options.num_batch_threads:
+            if (waiting is None or self._gathering
+                    or self._leaders > self._config.options.num_batch_threads):
                 self._leaders -= 1
                 return None
             waiting.lead = True
@@ -394,14 +426,19 @@ class BatchScheduler:
             def joins(task: _Task) -> bool:
                 return task is own or (task.key == own.key and not task.lead)
 
-            if options.batch_timeout_micros > 0:
-                close_at = time.monotonic() + options.batch_timeout_micros / 1e6
+            wait_s = (options.batch_timeout_micros / 1e6 if not options.adaptive else
+                      min(ADAPTIVE_WAIT_COSTS * self._cost, ADAPTIVE_MAX_WAIT_S))
+            if wait_s > 0:
+                close_at = time.monotonic() + wait_s
+                full = self._full_size(options)
+                self._gathering += options.adaptive
                 while not self._stopped:
                     ready = sum(t.size for t in self._queue if joins(t))
                     remaining = close_at - time.monotonic()
-                    if ready >= options.max_batch_size or remaining <= 0:
+                    if ready >= full or remaining <= 0:
                         break
                     self._cond.wait(remaining)
+                self._gathering -= options.adaptive
             batch, rest, size = [own], deque(), own.size
             own.taken = True
             for task in self._queue:
@@ -415,9 +452,32 @@ class BatchScheduler:
                     rest.append(task)
             self._queue = rest
             self._queued -= size
+            self._running += size
+            # The next batch may expect as many as were outstanding at once since this one
+            # began gathering; when fewer come, the expectation halves with each batch.
+            self._expected = max(self._peak, self._expected / 2)
+            self._peak = self._queued + self._running
         return batch
 
+    def _full_size(self, options: BatchingOptions) -> int:
+        """How many examples close a batch before its wait ends."""
+        if not options.adaptive:
+            return options.max_batch_size
+        return min(options.max_batch_size, max(1, round(self._expected)))
+
+    def _ran(self, size: int, seconds: float) -> None:
+        with self._cond:
+            self._running -= size
+            self._cost += (seconds - self._cost) * (_COST_WEIGHT if self._cost else 1.0)
+
     def _run_batch(self, batch: list[_Task]) -> None:
+        started = time.perf_counter()
+        try:
+            self._run_live(batch)
+        finally:
+            self._ran(sum(t.size for t in batch), time.perf_counter() - started)
+
+    def _run_live(self, batch: list[_Task]) -> None:
         now = time.monotonic()
         live = []
         for task in batch:

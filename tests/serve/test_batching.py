@@ -474,3 +474,39 @@ def test_changing_the_batching_file_under_load_fails_no_request(tmp_path, built_
             for thread in clients:
                 thread.join(30)
         assert failures == [] and answered[0] > 20
+
+
+def _closed_loop(scheduler, clients: int, seconds: float) -> None:
+    """`clients` threads, each sending its next request when the last is answered."""
+    stop = time.monotonic() + seconds
+
+    def client(i):
+        while time.monotonic() < stop:
+            x = np.full((1, 2), float(i), np.float32)
+            np.testing.assert_array_equal(scheduler.submit({"x": x}, None)["y"], x * 2 + 1)
+
+    concurrently(client, clients)
+
+
+def test_adaptive_batching_fills_batches_under_load_and_waits_for_no_one_alone():
+    """No parameters file: batches grow to the requests in flight, then a lone request runs
+    at once again; TF Serving's timeout 0 makes smaller batches of the same load."""
+    sizes = {}
+    for name, options in (("adaptive", None), ("timeout 0", BatchingOptions())):
+        model = Model(delay=0.002)
+        scheduler = BatchScheduler(model, BatchingConfig(options))
+        _closed_loop(scheduler, 16, 1.0)
+        loaded = model.batches[len(model.batches) // 4:]  # once it has seen the load
+        sizes[name] = sum(loaded) / len(loaded)
+        if name == "adaptive":
+            model.batches.clear()
+            lone = []
+            for _ in range(12):  # one client: the expectation decays, nobody is waited for
+                started = time.perf_counter()
+                scheduler.submit({"x": np.zeros((1, 2), np.float32)}, None)
+                lone.append(time.perf_counter() - started)
+            assert model.batches[-6:] == [1] * 6
+            assert np.median(lone[-6:]) < 0.002 + 0.0015  # the model's 2 ms, barely more
+        scheduler.stop()
+    assert sizes["adaptive"] >= 12, sizes  # of 16 in flight
+    assert sizes["adaptive"] > 1.3 * sizes["timeout 0"], sizes

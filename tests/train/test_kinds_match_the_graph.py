@@ -1,10 +1,12 @@
 """Each kind's numpy side (what devices, parity, the server's TFLite backend and the benchmarks
 run) against the graph side the SavedModel runs. Text and speech are held equal end to end in
-tests/mobile (bundles answer as `serving_default`); here, the image kind, fast."""
+tests/mobile (bundles answer as `serving_default`); here, the image kind and the text tagging
+kind's `serving_default` outputs, fast."""
 
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 from liveri.train.registry import experiment_params
 
 from liveri.artifact import kinds
@@ -27,3 +29,26 @@ def test_image_kind_encodes_and_decodes_as_the_task_graph() -> None:
     assert [a["label"].encode() for a in answers] == graph["labels"].numpy().tolist()
     served = kind.serving_outputs(answers, ["classes", "labels", "scores"])
     np.testing.assert_array_equal(served["classes"], graph["classes"].numpy())
+
+
+def test_text_tagging_kind_answers_serving_default_as_the_task_graph() -> None:
+    """The punctuator's artifacts stand in for its serving_default (`liveri serve
+    --liveri_backend=auto`, model_platform): the kind writes `text` and `scores` as the graph
+    does, the scores padded alike, texts with no words included."""
+    params = experiment_params("text.Punctuator")
+    task, inp = params.model.Instantiate(), params.input.Instantiate()
+    vocab = task.AssetFiles(inp)["vocab.txt"].encode()
+    kind = kinds.load(task.PreprocessingSpec(inp), task.PostprocessingSpec(inp),
+                      {"vocab_file": vocab})
+    texts = ["so it goes and then some", "hello", "", "Mr Smith came home at ten last night"]
+    serve = task.ExportSignatures(inp)
+    graph = serve["serving_default"](tf.constant([t.encode() for t in texts]))
+    encoded = kind.encode(texts)
+    outputs = {k: v.numpy() for k, v in serve["features"](**{
+        k: tf.constant(v) for k, v in encoded.features.items()}).items()}
+    served = kind.serving_outputs(kind.decode(encoded, outputs), ["text", "scores"], outputs)
+    assert served["text"].tolist() == graph["text"].numpy().tolist()
+    np.testing.assert_allclose(served["scores"], graph["scores"].numpy(), atol=1e-6)
+    empty = kind.serving_outputs(kind.decode(kind.encode([""]), {}), ["text", "scores"], {})
+    assert empty["text"].tolist() == [b""] and empty["scores"].shape == (1, 1, 4)
+

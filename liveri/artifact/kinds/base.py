@@ -66,12 +66,32 @@ class Kind:
         """False where the kind answers this batch without the model."""
         return True
 
-    def serving_outputs(self, answers: list[dict[str, Any]],
-                        names: Sequence[str]) -> dict[str, np.ndarray]:
-        """Answers as the SavedModel's `serving_default` outputs `names`; KindError where this
-        kind's answers do not give them (that artifact then cannot stand in for it)."""
+    def serving_outputs(self, answers: list[dict[str, Any]], names: Sequence[str],
+                        outputs: Mapping[str, np.ndarray] | None = None
+                        ) -> dict[str, np.ndarray]:
+        """Answers (and the model's raw `outputs` for the batch, None when it did not run) as
+        the SavedModel's `serving_default` outputs `names`; KindError where this kind cannot
+        give them (that artifact then cannot stand in for it)."""
         raise KindError(f"{self.name} answers cannot be written as serving_default outputs "
                         f"{list(names)}")
+
+    def text_and_scores(self, answers: list[dict[str, Any]], names: Sequence[str],
+                        outputs: Mapping[str, np.ndarray] | None, no_model_scores: Any
+                        ) -> dict[str, np.ndarray]:
+        """`serving_default` outputs of kinds whose graph answers `text` (the answers') and
+        `scores` (the model's own scores tensor, padded as the graph pads the batch). Not
+        speech: its graph frames the whole zero-padded waveform buffer, the kind only each
+        waveform's real length, so their `scores` differ in shape.
+        `no_model_scores(n)`: the scores of a batch the kind answered without the model."""
+        if set(names) - {"text", "scores"}:
+            return Kind.serving_outputs(self, answers, names)
+        texts = np.empty(len(answers), dtype=object)
+        texts[:] = [a["text"].encode() for a in answers]
+        found = {"text": texts}
+        if "scores" in names:
+            found["scores"] = (np.asarray(outputs[self.scores_output], np.float32) if outputs
+                               else no_model_scores(len(answers)))
+        return {name: found[name] for name in names}
 
     def batch_of_one(self, x: Any) -> list[Any]:
         """One raw example as a batch (kinds whose example can also be a batch override it)."""

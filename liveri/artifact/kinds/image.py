@@ -60,8 +60,9 @@ class Image(Kind):
     def serving_inputs(self, examples: Sequence[Any]) -> dict[str, np.ndarray]:
         return {self.raw["name"]: np.stack([np.asarray(x) for x in examples])}
 
-    def serving_outputs(self, answers: list[dict[str, Any]],
-                        names: Sequence[str]) -> dict[str, np.ndarray]:
+    def serving_outputs(self, answers: list[dict[str, Any]], names: Sequence[str],
+                        outputs: Mapping[str, np.ndarray] | None = None
+                        ) -> dict[str, np.ndarray]:
         labels = np.empty(len(answers), dtype=object)
         labels[:] = [a["label"].encode() for a in answers]
         columns = {"classes": np.array([a["class_id"] for a in answers], np.int64),

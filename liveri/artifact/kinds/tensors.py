@@ -79,8 +79,9 @@ class Tensors(Kind):
     def serving_inputs(self, examples: Sequence[Any]) -> dict[str, np.ndarray]:
         return self.encode(examples).features
 
-    def serving_outputs(self, answers: list[dict[str, Any]],
-                        names: Sequence[str]) -> dict[str, np.ndarray]:
+    def serving_outputs(self, answers: list[dict[str, Any]], names: Sequence[str],
+                        outputs: Mapping[str, np.ndarray] | None = None
+                        ) -> dict[str, np.ndarray]:
         return {n: np.array([a[n] for a in answers]) for n in names}
 
     def expects(self) -> str:

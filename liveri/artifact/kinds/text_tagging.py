@@ -64,6 +64,14 @@ class TextTagging(Kind):
                             "scores": [[float(v) for v in row] for row in word_scores]})
         return answers
 
+    def serving_outputs(self, answers: list[dict[str, Any]], names: Sequence[str],
+                        outputs: Mapping[str, np.ndarray] | None = None
+                        ) -> dict[str, np.ndarray]:
+        """`text` and the per-token mark probabilities [N, T, marks]. A batch of texts with no
+        words never reaches the model; its one padding column scores uniformly."""
+        return self.text_and_scores(answers, names, outputs, lambda n: np.full(
+            (n, 1, len(self.marks)), 1.0 / len(self.marks), np.float32))
+
     def examples_from_serving(self, inputs: Mapping[str, np.ndarray]) -> list[Any]:
         return _text.serving_texts(inputs)
 

@@ -73,8 +73,9 @@ class TextToText(Kind):
     def serving_inputs(self, examples: Sequence[Any]) -> dict[str, np.ndarray]:
         return _text.serving_inputs(examples)
 
-    def serving_outputs(self, answers: list[dict[str, Any]],
-                        names: Sequence[str]) -> dict[str, np.ndarray]:
+    def serving_outputs(self, answers: list[dict[str, Any]], names: Sequence[str],
+                        outputs: Mapping[str, np.ndarray] | None = None
+                        ) -> dict[str, np.ndarray]:
         if set(names) - {"translation", "scores"}:
             return super().serving_outputs(answers, names)
         out = {"translation": np.array([a["translation"].encode() for a in answers], object),
