@@ -45,26 +45,26 @@ def artifact_for(version_path: str, platform: str) -> tuple[Manifest, Artifact]:
         manifest = manifest_lib.load(version_path)
     except manifest_lib.ManifestError as exc:
         raise unmet(f"model_platform {platform!r} needs the Liveri manifest of {version_path}: "
-                      f"{exc}") from None
+                    f"{exc}") from None
     try:
         entry = manifest.artifact(fmt)
         servable = formats.get(fmt).servable
     except (KeyError, ValueError) as exc:
         raise unmet(f"model_platform {platform!r}: {exc.args[0]}; use one of those or "
-                      f"{TENSORFLOW!r}") from None
+                    f"{TENSORFLOW!r}") from None
     if not servable:
         raise unmet(f"model_platform {platform!r}: format {fmt} cannot be served")
     agreement = entry.metrics.get("agreement")
     if agreement is None or agreement < MIN_AGREEMENT:
         found = "no recorded agreement" if agreement is None else f"agreement {agreement:.4f}"
         raise unmet(f"artifact {fmt} of {version_path} has {found} with the trained model; "
-                      f"serving it needs at least {MIN_AGREEMENT}. Serve this model with "
-                      f"model_platform {TENSORFLOW!r} or export it again")
+                    f"serving it needs at least {MIN_AGREEMENT}. Serve this model with "
+                    f"model_platform {TENSORFLOW!r} or export it again")
     return manifest, entry
 
 
 def artifact_run(manifest: Manifest, entry: Artifact, version_path: str,
-             output_names: list[str]) -> RunFn:
+                 output_names: list[str]) -> RunFn:
     """Raw `serving_default` inputs in, `serving_default` outputs out, around the artifact: the
     version's kind encodes the examples and decodes the artifact's outputs
     (`liveri.artifact.runner`), unless the artifact answers those outputs itself."""
@@ -75,7 +75,7 @@ def artifact_run(manifest: Manifest, entry: Artifact, version_path: str,
             runner.kind.serving_outputs([], output_names, {})
     except (KindError, OSError) as exc:
         raise unmet(f"artifact {entry.format} of {version_path} cannot answer "
-                      f"{DEFAULT_SIGNATURE}: {exc}") from None
+                    f"{DEFAULT_SIGNATURE}: {exc}") from None
     # A LiteRT interpreter runs one call at a time; onnxruntime sessions are thread-safe.
     one_at_a_time = formats.get(entry.format).runtime == formats.LITERT
     lock = threading.Lock() if one_at_a_time else contextlib.nullcontext()

@@ -22,9 +22,8 @@ by half per batch when fewer come, and a batch closes once it holds that many, o
 `ADAPTIVE_WAIT_COSTS` times a batch's recent run time (at most `ADAPTIVE_MAX_WAIT_S`). A lone
 client never has company outstanding, so its requests run at once. While one batch gathers,
 arrivals join it rather than start a second gathering batch; one batch runs at a time
-(`ADAPTIVE`). By hand: TF Serving's
-adaptive shared batch scheduler tunes batch threads, not the timeout, and no Python library
-batches for a serving loop.
+(`ADAPTIVE`). By hand: TF Serving's adaptive shared batch scheduler tunes batch threads, not the
+timeout, and no Python library batches for a serving loop.
 
 Two kinds of caller share one queue: threads (`submit`: REST, warmup) and coroutines on an event
 loop (`submit_async`: the gRPC front end). A coroutine never runs the model on its loop; its batch
