@@ -8,6 +8,7 @@ manifest. Raising is left to the caller, so the verdict is always on disk first.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from liveri.benchmarks import budgets as judge
 from liveri.benchmarks import regression, store
 from liveri.benchmarks.bench import BenchPlan, ServerChoice, run_bench
 from liveri.benchmarks.bundle_size import BUNDLE_FORMAT, bundle_bytes
-from liveri.benchmarks.report import write_reports
+from liveri.benchmarks.report import worst_int8_layers, write_reports
 from liveri.benchmarks.server_bench import RELEASE_CONCURRENCY
 from liveri.benchmarks.versions import read_manifest, version_dir
 
@@ -91,6 +92,7 @@ def run_release(experiment: str | None, release: dict[str, Any], card: CardFn,
         "bench": {"how": bench_how, "path": str(store.stored_bench_path(path)),
                   "created": bench["created"], "elapsed_s": bench.get("elapsed_s")},
         "latency": latency_table(bench),
+        "int8_layers": worst_int8_layers(_read_parity(path)),
         "plots": [f"bench/{p}" for p in bench.get("plots", [])],
         "model_card": card(source, bench),
     }
@@ -125,6 +127,11 @@ def _int8_drop(release: dict[str, Any], source: Manifest) -> judge.BudgetResult:
     drop = judge.metric_drop(main, source.metrics, source.higher_is_better)
     return judge.at_most(key, release["max_int8_metric_drop"], drop, "",
                          f"manifest: {main} of tflite_float minus tflite_int8")
+
+
+def _read_parity(version: Path) -> dict[str, Any]:
+    parity = version / layout.PARITY_FILE
+    return json.loads(parity.read_text()) if parity.exists() else {}
 
 
 def _origin(experiment: str | None) -> str:

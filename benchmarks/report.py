@@ -49,12 +49,41 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| {r['what']} | {r['batch_size']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
                   f"{r['throughput']:.0f} |" for r in report["latency"]]
+    lines += int8_layer_lines(report.get("int8_layers") or {})
     if report["plots"]:
         lines += ["", "## Plots", ""]
         lines += [f"![{Path(p).stem}]({p})" for p in report["plots"]]
     lines += ["", "## Model card", ""]
     lines += _card_lines(card)
     return "\n".join(lines) + "\n"
+
+
+WORST_LAYERS = 10
+
+
+def worst_int8_layers(parity: dict[str, Any]) -> dict[str, Any]:
+    """parity.json's per-layer int8 error, each format cut to its ten worst layers."""
+    return {fmt: {**found, "layers": found["layers"][:WORST_LAYERS]} if "layers" in found
+            else found for fmt, found in (parity.get("int8_layers") or {}).items()}
+
+
+def int8_layer_lines(int8_layers: dict[str, Any]) -> list[str]:
+    """Markdown: each int8 artifact's worst layers by RMSE / scale (QuantizationDebugger)."""
+    lines: list[str] = []
+    for fmt, found in int8_layers.items():
+        lines += ["", f"## {fmt}: the {WORST_LAYERS} layers int8 hurts most", ""]
+        if "layers" not in found:
+            lines.append(found.get("skipped", "not measured"))
+            continue
+        lines += [f"TFLite's QuantizationDebugger on {found['examples']} calibration examples: "
+                  "each layer's int8 output against its float op on the same inputs. RMSE / "
+                  "scale near 0.29 is rounding alone.", "",
+                  "| layer (output tensor) | op | RMSE | scale | RMSE / scale | share of squared "
+                  "error |", "|---|---|---|---|---|---|"]
+        lines += [f"| `{x['tensor']}` | {x['op']} | {_num(x['rmse'])} | {_num(x['scale'])} | "
+                  f"{_num(x['rmse_over_scale'])} | {x['share_of_squared_error']:.1%} |"
+                  for x in found["layers"][:WORST_LAYERS]]
+    return lines
 
 
 def _baseline_lines(baseline: dict[str, Any]) -> list[str]:

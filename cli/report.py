@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from liveri.benchmarks.report import int8_layer_lines, worst_int8_layers
+
 from liveri import layout
 from liveri.artifact import manifest as manifest_lib
 from liveri.fileio import atomic_write_text
@@ -129,6 +131,7 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
         rows.append([fmt, _fmt(m[metric]), _fmt(m["agreement"]), _fmt(m["max_abs_score_diff"]),
                      sizes.get(fmt, "")])
     parts += [_table(["artifact", metric, "agreement", "max |score diff|", "bytes"], rows), ""]
+    parts += int8_layer_lines(worst_int8_layers(parity)) + [""]
 
     bench = json.loads((bench_dir / "bench.json").read_text()) if (
         bench_dir / "bench.json").exists() else {}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from liveri.export import onnx_convert, parity, qat, tflite
+from liveri.export import onnx_convert, parity, qat, quant_debug, tflite
 from liveri.export.inference import build_inference_module
 from liveri.export.warmup import write_warmup
 from liveri.train.trainer import restore_task
@@ -152,6 +152,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
     float_inputs = all(spec.dtype.is_floating for spec in
                        signatures["features"].structured_input_signature[1].values())
     artifacts: list[Artifact] = [_saved_model_entry(tmp, signatures)]
+    int8_layers: dict[str, Any] = {}  # per-layer quantization error of each int8 artifact
     for fmt in formats:
         t0 = time.perf_counter()
         if fmt == qat.FORMAT:
@@ -167,6 +168,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
                                             calibration, float_inputs=float_inputs)
             if fmt == "tflite_int8":
                 notes["calibrated_on"] = calibrated_on
+                int8_layers[fmt] = _layer_errors(tmp, task, calibration)
             artifacts.append(tflite_entry(tmp, fmt, "+".join(task.tflite_signatures), content,
                                           notes))
         elif fmt == "onnx":
@@ -199,6 +201,8 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             "metric": metric, "qat_steps": p.qat_steps,
             "post_training": report["artifacts"]["tflite_int8"][metric],
             "quantization_aware": report["artifacts"][qat.FORMAT][metric]}
+    if int8_layers:
+        report["int8_layers"] = int8_layers
     atomic_write_json(tmp / layout.PARITY_FILE, report)
 
     return Manifest(
@@ -223,6 +227,26 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         origin={"kind": "experiment", "logdir": str(Path(logdir).resolve())},
         **side_files,
     )
+
+
+def _layer_errors(tmp: Path, task: Any, calibration: Any) -> dict[str, Any]:
+    """The int8 conversion's per-layer error (`quant_debug`), or why there is none: the
+    debugger takes one signature, and a failure of it must not fail the export."""
+    if len(task.tflite_signatures) > 1:
+        return {"skipped": "the debugger takes one signature; this model steps through "
+                           f"{len(task.tflite_signatures)}"}
+    t0 = time.perf_counter()
+    try:
+        found = quant_debug.layer_errors(str(tmp), "features", calibration)
+    except Exception as e:  # noqa: BLE001 (the converter and debugger raise many types)
+        _log(f"tflite_int8: per-layer error not measured: {str(e).splitlines()[0][:200]}")
+        return {"skipped": f"QuantizationDebugger failed: {str(e).splitlines()[0][:300]}"}
+    worst = found["layers"][0] if found["layers"] else None
+    _log(f"tflite_int8: per-layer error of {len(found['layers'])} layers measured "
+         f"({time.perf_counter() - t0:.1f}s)" + (
+             f"; worst {worst['tensor']} ({worst['op']}), RMSE / scale "
+             f"{worst['rmse_over_scale']}" if worst else ""))
+    return found
 
 
 def _calibration(task: Any, kind: Any, inp: Any, signatures: dict[str, Any], count: int,

@@ -41,6 +41,7 @@ def test_generous_budgets_release_twice_in_a_row(digits_logdir, release_repo, ca
     assert report["bench"]["how"] == "reused the version's fresh bench"
     md = (release_repo / MODEL / "1" / "liveri" / "release_report.md").read_text()
     assert "## Model card" in md and "![latency_distribution]" in md
+    assert "## tflite_int8: the 10 layers int8 hurts most" in md
     assert manifest.load(release_repo / MODEL / "1").gate["verdict"] == "released"
 
 

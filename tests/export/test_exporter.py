@@ -117,3 +117,18 @@ def test_bad_export_input_exits_2(digits_logdir, tmp_path):
     r = liveri("export", "-e", "image.Digitz", "--logdir", str(digits_logdir), "--model_repo",
                str(tmp_path), check=False)
     assert r.returncode == 2 and "image.Digits" in r.stderr
+
+
+def test_int8_carries_each_layers_quantization_error(version_dir):
+    """parity.json keeps TFLite's QuantizationDebugger figures for every int8 layer, worst
+    first, so the layers int8 hurts can be named (and kept float)."""
+    found = json.loads((version_dir / layout.PARITY_FILE).read_text())["int8_layers"]
+    report = found["tflite_int8"]
+    layers = report["layers"]
+    assert report["examples"] > 0 and len(layers) >= 3
+    ratios = [x["rmse_over_scale"] for x in layers]
+    assert ratios == sorted(ratios, reverse=True)
+    assert all(x["scale"] > 0 and x["rmse"] >= 0 and x["op"] for x in layers)
+    assert abs(sum(x["share_of_squared_error"] for x in layers) - 1) < 0.01
+    # Rounding alone gives about 0.29; a trained small CNN stays within a few times that.
+    assert 0.1 < ratios[0] < 20
