@@ -83,6 +83,11 @@ def int8_layer_lines(int8_layers: dict[str, Any]) -> list[str]:
         lines += [f"| `{x['tensor']}` | {x['op']} | {_num(x['rmse'])} | {_num(x['scale'])} | "
                   f"{_num(x['rmse_over_scale'])} | {x['share_of_squared_error']:.1%} |"
                   for x in found["layers"][:WORST_LAYERS]]
+        if "kept_float" in found:
+            kept = found["kept_float"]
+            lines += ["", f"Selective int8: {kept['why']}."] + (
+                [f"Kept in float: {', '.join(f'`{t}`' for t in kept['layers'])}."]
+                if kept["layers"] else [])
     return lines
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from liveri.export import onnx_convert, parity, qat, quant_debug, tflite
+from liveri.export import onnx_convert, parity, qat, quant_debug, selective_int8, tflite
 from liveri.export.inference import build_inference_module
 from liveri.export.warmup import write_warmup
 from liveri.train.trainer import restore_task
@@ -153,6 +153,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
                        signatures["features"].structured_input_signature[1].values())
     artifacts: list[Artifact] = [_saved_model_entry(tmp, signatures)]
     int8_layers: dict[str, Any] = {}  # per-layer quantization error of each int8 artifact
+    debugger = None  # the int8 conversion under the QuantizationDebugger, when it ran
     for fmt in formats:
         t0 = time.perf_counter()
         if fmt == qat.FORMAT:
@@ -168,7 +169,8 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
                                             calibration, float_inputs=float_inputs)
             if fmt == "tflite_int8":
                 notes["calibrated_on"] = calibrated_on
-                int8_layers[fmt] = _layer_errors(tmp, task, calibration)
+                debugger, int8_layers[fmt] = _int8_debugger(tmp, task, calibration,
+                                                            float_inputs)
             artifacts.append(tflite_entry(tmp, fmt, "+".join(task.tflite_signatures), content,
                                           notes))
         elif fmt == "onnx":
@@ -187,15 +189,26 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
                               "reference": "trained model (checkpoint, eager TensorFlow)",
                               "reference_metrics": task.AnswerMetrics(reference_answers, test),
                               "artifacts": {}}
-    for entry in artifacts:
+    def measured(entry: Artifact) -> Artifact:
         model, inputs = open_model(tmp, entry, decoding=post_spec.get("decoding"))
         runner = Runner(entry.format, kind, model, inputs, entry.signature == "serving_default")
         answers, outputs = parity.run_all(runner, examples)
         entry.metrics = parity.compare(task, kind, answers, outputs, reference_answers,
                                        reference_outputs, test)
+        return entry
+
+    for entry in artifacts:
+        measured(entry)
         report["artifacts"][entry.format] = entry.metrics
         _log(f"parity {entry.format}: {metric} {entry.metrics[metric]:.4f}, agreement "
              f"{entry.metrics['agreement']:.4f}")
+    if debugger is not None:
+        _selective_int8(params, task, tmp, artifacts, debugger, int8_layers["tflite_int8"],
+                        measured)
+        int8 = _entry(artifacts, "tflite_int8")
+        report["artifacts"]["tflite_int8"] = int8.metrics
+        if "kept_float" in int8.notes:
+            int8_layers["tflite_int8"]["kept_float"] = int8.notes["kept_float"]
     if qat.FORMAT in report["artifacts"] and "tflite_int8" in report["artifacts"]:
         report["int8_quantization"] = {
             "metric": metric, "qat_steps": p.qat_steps,
@@ -229,24 +242,70 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
     )
 
 
-def _layer_errors(tmp: Path, task: Any, calibration: Any) -> dict[str, Any]:
-    """The int8 conversion's per-layer error (`quant_debug`), or why there is none: the
-    debugger takes one signature, and a failure of it must not fail the export."""
+def _int8_debugger(tmp: Path, task: Any, calibration: Any, float_inputs: bool
+                   ) -> tuple[quant_debug.Int8Debugger | None, dict[str, Any]]:
+    """The int8 conversion under the QuantizationDebugger and its per-layer error, or None and
+    why there is none: the debugger takes one signature, and its failure must not fail the
+    export."""
     if len(task.tflite_signatures) > 1:
-        return {"skipped": "the debugger takes one signature; this model steps through "
-                           f"{len(task.tflite_signatures)}"}
+        return None, {"skipped": "the debugger takes one signature; this model steps through "
+                                 f"{len(task.tflite_signatures)}"}
     t0 = time.perf_counter()
     try:
-        found = quant_debug.layer_errors(str(tmp), "features", calibration)
+        debugger = quant_debug.Int8Debugger(str(tmp), "features", calibration, float_inputs)
+        found = debugger.layers()
     except Exception as e:  # noqa: BLE001 (the converter and debugger raise many types)
         _log(f"tflite_int8: per-layer error not measured: {str(e).splitlines()[0][:200]}")
-        return {"skipped": f"QuantizationDebugger failed: {str(e).splitlines()[0][:300]}"}
+        return None, {"skipped": f"QuantizationDebugger failed: {str(e).splitlines()[0][:300]}"}
     worst = found["layers"][0] if found["layers"] else None
     _log(f"tflite_int8: per-layer error of {len(found['layers'])} layers measured "
          f"({time.perf_counter() - t0:.1f}s)" + (
              f"; worst {worst['tensor']} ({worst['op']}), RMSE / scale "
              f"{worst['rmse_over_scale']}" if worst else ""))
-    return found
+    return debugger, found
+
+
+def _entry(artifacts: list[Artifact], fmt: str) -> Artifact:
+    return next(a for a in artifacts if a.format == fmt)
+
+
+def _selective_int8(params: Params, task: Any, tmp: Path, artifacts: list[Artifact],
+                    debugger: quant_debug.Int8Debugger, layers: dict[str, Any],
+                    measured: Any) -> None:
+    """Replace the int8 artifact by one with its worst layers in float when it misses
+    `release.max_int8_metric_drop` against tflite_float (`selective_int8`)."""
+    formats_made = {a.format for a in artifacts}
+    if not {"tflite_float", "tflite_int8"} <= formats_made:
+        return
+    metric, sign = task.main_metric, 1.0 if task.higher_is_better else -1.0
+    float_metric = _entry(artifacts, "tflite_float").metrics[metric]
+    int8 = _entry(artifacts, "tflite_int8")
+    int8_content = (tmp / int8.path).read_bytes()
+    budget = params.release.max_int8_metric_drop
+    first_drop = sign * (float_metric - int8.metrics[metric])
+    if first_drop <= budget or params.export.int8_max_float_layers <= 0:
+        return
+    _log(f"tflite_int8: {metric} drop {first_drop:.4f} over budget {budget}; keeping its worst "
+         "layers in float")
+
+    metrics_of: dict[bytes, dict[str, Any]] = {}
+
+    def drop_of(model: bytes) -> float:
+        trial = measured(tflite_entry(tmp, "tflite_int8", int8.signature, model, int8.notes))
+        metrics_of[model] = trial.metrics
+        _log(f"tflite_int8, try {len(metrics_of)}: {metric} {trial.metrics[metric]:.4f}")
+        return sign * (float_metric - trial.metrics[metric])
+
+    model, note = selective_int8.keep_worst_float(debugger, layers["layers"], drop_of, budget,
+                                                  params.export.int8_max_float_layers,
+                                                  first_drop)
+    # Written again: a later try may have overwritten the file (full int8's, when none won).
+    chosen = model or int8_content
+    entry = tflite_entry(tmp, "tflite_int8", int8.signature, chosen,
+                         {**int8.notes, "kept_float": note})
+    entry.metrics = metrics_of[model] if model else int8.metrics
+    artifacts[artifacts.index(int8)] = entry
+    _log(f"tflite_int8: {note['why']}")
 
 
 def _calibration(task: Any, kind: Any, inp: Any, signatures: dict[str, Any], count: int,

@@ -15,6 +15,8 @@ def ExportParams() -> Params:
     p.Define("qat_steps", 0, "Quantization-aware fine-tuning steps (tfmot) before a second "
              "full-int8 TFLite, tflite_int8_qat, beside the post-training one; 0: off.")
     p.Define("qat_learning_rate", 1e-4, "Adam learning rate of the quantization-aware steps.")
+    p.Define("int8_max_float_layers", 16, "When full int8 misses release.max_int8_metric_drop, "
+             "keep at most this many of its worst layers in float (0: never).")
     p.Define("onnx_opset", 17, "ONNX opset of the tf2onnx conversion.")
     p.Define("warmup_requests", 4, "Warmup requests written to assets.extra.")
     return p

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from liveri.export.selective_int8 import counts
 
 from liveri import layout
 from liveri.artifact import formats, manifest
@@ -132,3 +133,27 @@ def test_int8_carries_each_layers_quantization_error(version_dir):
     assert abs(sum(x["share_of_squared_error"] for x in layers) - 1) < 0.01
     # Rounding alone gives about 0.29; a trained small CNN stays within a few times that.
     assert 0.1 < ratios[0] < 20
+
+
+def test_int8_over_budget_tries_keeping_its_worst_layers_in_float(digits_logdir, tmp_path):
+    """A budget full int8 cannot meet: export keeps 1, 2, 4 then all 8 of its worst layers in
+    float, judges each on the parity examples, and keeps full int8 (no try did better), saying
+    so in the manifest."""
+    liveri("export", "-e", "image.Digits", "--logdir", str(digits_logdir), "--model_repo",
+           str(tmp_path), "--formats", "saved_model,tflite_float,tflite_int8",
+           "--set", "release.max_int8_metric_drop=-1")
+    version = tmp_path / "image_digits" / "1"
+    int8 = manifest.load(version).artifact("tflite_int8")
+    note = int8.notes["kept_float"]
+    layers = json.loads((version / layout.PARITY_FILE).read_text())["int8_layers"]
+    assert [t["float_layers"] for t in note["tries"]] == [1, 2, 4, len(layers["tflite_int8"]
+                                                                    ["layers"])]
+    assert note["budget_met"] is False and "stays" in note["why"] and note["layers"] == []
+    assert int8.bytes < 0.3 * manifest.load(version).artifact("tflite_float").bytes
+    assert manifest.verify(version) == []
+
+
+def test_selective_int8_tries_double_up_to_the_limit():
+    assert counts(16, 8) == [1, 2, 4, 8]
+    assert counts(6, 100) == [1, 2, 4, 6]
+    assert counts(1, 5) == [1] and counts(0, 5) == []
