@@ -17,7 +17,7 @@ from typing import Any
 from liveri.benchmarks import budgets as judge
 from liveri.benchmarks import regression, store
 from liveri.benchmarks.bench import BenchPlan, ServerChoice, run_bench
-from liveri.benchmarks.bundle_size import BUNDLE_FORMAT, bundle_bytes
+from liveri.benchmarks.bundle_size import bundle_bytes
 from liveri.benchmarks.report import worst_int8_layers, write_reports
 from liveri.benchmarks.server_bench import RELEASE_CONCURRENCY
 from liveri.benchmarks.versions import read_manifest, version_dir
@@ -73,7 +73,7 @@ def run_release(experiment: str | None, release: dict[str, Any], card: CardFn,
     ]
     baseline = _baseline(path, source, compare_plan)
     results.append(_regression(release, baseline))
-    known = {r.key for r in results}
+    known = {r.key for r in results} | SETTINGS
     results += [judge.not_applicable(f"release.{k}", v, "", "no measurement for this budget")
                 for k, v in release.items() if f"release.{k}" not in known]
 
@@ -129,6 +129,10 @@ def _int8_drop(release: dict[str, Any], source: Manifest) -> judge.BudgetResult:
                          f"manifest: {main} of tflite_float minus tflite_int8")
 
 
+# Release params that choose, not budgets to judge.
+SETTINGS = {"release.bundle_prefer", "release.bundle_batch"}
+
+
 def _read_parity(version: Path) -> dict[str, Any]:
     parity = version / layout.PARITY_FILE
     return json.loads(parity.read_text()) if parity.exists() else {}
@@ -140,20 +144,12 @@ def _origin(experiment: str | None) -> str:
 
 def _bundle(release: dict[str, Any], model_repo: Path, name: str,
             source: Manifest) -> judge.BudgetResult:
-    if BUNDLE_FORMAT not in source.formats:
+    size, how = bundle_bytes(model_repo, name, source.version)
+    if size is None:
         return judge.not_applicable("release.max_bundle_bytes", release["max_bundle_bytes"],
-                                    "bytes", f"the version has no {BUNDLE_FORMAT} artifact "
-                                    f"to bundle ({_skipped_reason(source, BUNDLE_FORMAT)})")
-    size, how = bundle_bytes(model_repo, name, source.version, source)
+                                    "bytes", how)
     return judge.at_most("release.max_bundle_bytes", release["max_bundle_bytes"], size, "bytes",
                          how)
-
-
-def _skipped_reason(source: Manifest, fmt: str) -> str:
-    for item in source.skipped:
-        if item.format == fmt:
-            return f"skipped at export: {item.reason.splitlines()[0][:160]}"
-    return "not exported"
 
 
 def _server_qps(release: dict[str, Any], bench: dict[str, Any]) -> judge.BudgetResult:

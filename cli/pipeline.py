@@ -73,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
     def bundle() -> Path:
         from liveri.mobile.bundler import make_bundle
 
-        return make_bundle(repo, name, version, "tflite_int8", out=bundle_path)
+        return make_bundle(repo, name, version, out=bundle_path)
 
     _stage("bundle", bundle)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +180,10 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
               "print({k: tf.make_ndarray(v) for k, v in stub.Predict(req).outputs.items()})",
               "```", ""]
 
+    chosen = json.loads(zipfile.ZipFile(bundle_path).read("bundle.json"))["chosen"]
     parts += ["## On a device", "",
-              f"The bundle `{bundle_path.name}` holds the int8 model, its vocab or labels and "
-              "`bundle.json`; it runs with LiteRT only (no TensorFlow):", "", "```",
+              f"The bundle `{bundle_path.name}` holds {chosen['why']}, with its vocab or "
+              "labels and `bundle.json`; it runs with LiteRT only (no TensorFlow):", "", "```",
               f"python -m liveri.mobile run {bundle_path} {example['device_flag']}", "```", "",
               "```python", "from liveri.mobile import Bundle",
               f"print(Bundle('{bundle_path}').predict({example['device_arg']}))", "```", ""]

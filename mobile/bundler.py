@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from liveri.mobile import schema
+from liveri.mobile.choose import choose
 
 from liveri import layout
 from liveri.artifact import formats, manifest
@@ -26,19 +27,24 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def make_bundle(model_repo: str | Path, name: str, version: int | None = None,
-                fmt: str = "tflite_int8", *, out: str | Path) -> Path:
-    """Write the bundle of MODEL/VERSION's `fmt` artifact to `out` (atomically); returns `out`."""
+                fmt: str | None = None, *, out: str | Path) -> Path:
+    """Write the bundle of MODEL/VERSION's `fmt` artifact (None: chosen by measurement,
+    `choose`) to `out` (atomically); returns `out`."""
     version_dir = _version_dir(Path(model_repo), name, version)
     try:
         source = manifest.load(version_dir)
     except manifest.ManifestError as e:
         raise UsageError(str(e)) from None
-    artifact = _tflite_artifact(source, fmt)
+    if fmt is None:
+        artifact, chosen = choose(version_dir, source)
+    else:
+        artifact, chosen = _tflite_artifact(source, fmt), {"prefer": "--format", "why": fmt}
     model_bytes = _checked_read(version_dir, artifact.path, artifact.sha256)
     side_files = _side_files(version_dir, source)
     members = {schema.MODEL_FILE: model_bytes, **{n: data for n, (_, data) in side_files.items()}}
     description = describe(source, artifact, side_files, model_bytes,
                            manifest_bytes=(version_dir / layout.MANIFEST_FILE).read_bytes())
+    description["chosen"] = chosen
     members[schema.BUNDLE_JSON] = _json_bytes(description)
     out = Path(out)
     # Written to a temporary name beside `out`, then renamed: a half-written bundle is never seen.

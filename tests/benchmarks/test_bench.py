@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import pytest
 from liveri.benchmarks import store
@@ -90,3 +91,24 @@ def test_bench_uses_an_already_running_server(benched, tmp_path):
     assert section["started_by_bench"] is False
     assert section["target"] == f"127.0.0.1:{server.grpc_port}"
     assert all(r["errors"] == 0 and r["samples"] > 0 for r in section["concurrency"])
+
+
+def test_a_bundle_can_prefer_the_fastest_artifact_of_the_bench(release_repo, tmp_path):
+    """release.bundle_prefer=latency: the bundle packs the artifact with the lowest one-thread
+    p50 at release.bundle_batch in the version's own bench."""
+    from liveri.mobile.bundler import make_bundle
+
+    version = release_repo / MODEL / "1"
+    path = version / "liveri" / "manifest.json"
+    spec = json.loads(path.read_text())
+    spec["budgets"].update(bundle_prefer="latency", bundle_batch=8)
+    path.write_text(json.dumps(spec))
+    bench = json.loads((version / "liveri" / "bench" / "bench.json").read_text())
+    p50 = {r["format"]: r["p50_ms"] for r in bench["artifacts"]
+           if r["batch_size"] == 8 and r["threads"] == 1 and r["format"].startswith("tflite")}
+    bundle = make_bundle(release_repo, MODEL, out=tmp_path / "b.zip")
+    chosen = json.loads(zipfile.ZipFile(bundle).read("bundle.json"))["chosen"]
+    assert chosen["prefer"] == "latency" and chosen["batch"] == 8
+    fit = set(chosen["measured"])
+    assert fit and fit <= set(p50)
+    assert chosen["why"].startswith(min(fit, key=p50.get) + ": the fastest")

@@ -58,9 +58,40 @@ def test_bundle_holds_model_labels_and_description(int8_bundle: Path, mobile_rep
 
 def test_same_version_gives_the_same_bytes(mobile_repo: Path, tmp_path: Path) -> None:
     first = make_bundle(mobile_repo, MODEL, out=tmp_path / "a.zip")
-    second = make_bundle(mobile_repo, MODEL, 1, "tflite_int8", out=tmp_path / "b.zip")
+    second = make_bundle(mobile_repo, MODEL, 1, out=tmp_path / "b.zip")
     assert first.read_bytes() == second.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "b.zip"]  # no temp leftovers
+    named = _members(make_bundle(mobile_repo, MODEL, 1, "tflite_int8", out=tmp_path / "c.zip"))
+    assert named["model.tflite"] == _members(first)["model.tflite"]  # the chosen one: int8
+
+
+def _chosen(bundle: Path) -> dict:
+    return json.loads(_members(bundle)["bundle.json"])["chosen"]
+
+
+def test_the_format_is_chosen_by_measurement_within_the_budgets(mobile_repo: Path,
+                                                               tmp_path: Path) -> None:
+    """Without --format: the smallest artifact whose metric meets the release budgets; an
+    artifact that misses them is passed over, saying why; latency reads the version's bench."""
+    chosen = _chosen(make_bundle(mobile_repo, MODEL, out=tmp_path / "a.zip"))
+    sizes = {a.format: a.bytes for a in manifest.load(mobile_repo / MODEL / "1").artifacts
+             if a.format != "saved_model"}
+    assert chosen["prefer"] == "size" and chosen["measured"] == sizes
+    assert chosen["why"].startswith(f"{min(sizes, key=sizes.get)}: the smallest")
+    repo = tmp_path / "repo"
+    shutil.copytree(mobile_repo / MODEL / "1", repo / MODEL / "1")
+    path = repo / MODEL / "1" / "liveri" / "manifest.json"
+    spec = json.loads(path.read_text())
+    for entry in spec["artifacts"]:
+        if entry["format"] == "tflite_int8":  # as if int8 had lost the metric
+            entry["metrics"]["accuracy"] = spec["budgets"]["min_metric"] - 0.01
+    path.write_text(json.dumps(spec))
+    chosen = _chosen(make_bundle(repo, MODEL, out=tmp_path / "b.zip"))
+    assert chosen["why"].startswith("tflite_float") and "tflite_int8" in chosen["refused"]
+    spec["budgets"]["bundle_prefer"] = "latency"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(UsageError, match=r"run `liveri bench` on this version first"):
+        make_bundle(repo, MODEL, out=tmp_path / "c.zip")
 
 
 def test_newest_version_is_the_default(mobile_repo: Path, tmp_path: Path) -> None:

@@ -1,0 +1,85 @@
+"""Which TFLite artifact a bundle packs, chosen by measurement (`liveri bundle` without
+`--format`).
+
+Candidates are the version's bundleable artifacts whose main metric meets the release budgets:
+`release.min_metric`, and at most `release.max_int8_metric_drop` worse than the SavedModel's.
+Among them, `release.bundle_prefer` picks the smallest file (`size`) or the lowest p50 at
+`release.bundle_batch` examples on one LiteRT thread in the version's bench (`latency`; run
+`liveri bench` first). The choice and its reason go into bundle.json (`chosen`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from liveri.artifact import formats
+from liveri.artifact.manifest import Artifact, Manifest
+from liveri.budgets import ReleaseParams
+from liveri.errors import UsageError
+
+BENCH_JSON = "liveri/bench/bench.json"  # where `liveri bench` keeps a version's figures
+PREFERENCES = ("size", "latency")
+
+
+def choose(version_dir: Path, source: Manifest) -> tuple[Artifact, dict[str, Any]]:
+    """(the artifact to bundle, bundle.json's `chosen`: preference, candidates, reason)."""
+    budgets = {**dict(ReleaseParams().items()), **source.budgets}
+    prefer, batch = budgets["bundle_prefer"], int(budgets["bundle_batch"])
+    if prefer not in PREFERENCES:
+        raise UsageError(f"release.bundle_prefer: expected size or latency, got {prefer!r}")
+    fit, refused = _within_budget(source, budgets)
+    if not fit:
+        raise UsageError("no bundleable artifact meets the release budgets: "
+                         + "; ".join(f"{k}: {v}" for k, v in refused.items()))
+    measure = {a.format: float(a.bytes) for a in fit} if prefer == "size" else _p50_ms(
+        version_dir, fit, batch)
+    best = min(fit, key=lambda a: measure[a.format])
+    unit = "bytes" if prefer == "size" else f"ms p50 at batch {batch}, one thread"
+    return best, {
+        "prefer": prefer, "batch": batch if prefer == "latency" else None,
+        "measured": {k: round(v, 4) for k, v in measure.items()}, "unit": unit,
+        "refused": refused,
+        "why": (f"{best.format}: the {'smallest' if prefer == 'size' else 'fastest'} of the "
+                f"artifacts within the release budgets ({measure[best.format]:.4g} {unit})")}
+
+
+def _within_budget(source: Manifest, budgets: dict[str, Any]
+                   ) -> tuple[list[Artifact], dict[str, str]]:
+    main, sign = source.main_metric, 1.0 if source.higher_is_better else -1.0
+    reference = source.metrics.get("saved_model", {}).get(main)
+    fit, refused = [], {}
+    for artifact in source.artifacts:
+        if artifact.format not in formats.BUNDLEABLE:
+            continue
+        value = artifact.metrics.get(main)
+        if value is None or reference is None:
+            refused[artifact.format] = f"no recorded {main}"
+        elif sign * (value - budgets["min_metric"]) < 0:
+            refused[artifact.format] = (f"{main} {value:.4f} misses release.min_metric "
+                                        f"{budgets['min_metric']}")
+        elif sign * (reference - value) > budgets["max_int8_metric_drop"]:
+            refused[artifact.format] = (f"{main} {value:.4f} is more than "
+                                        f"release.max_int8_metric_drop "
+                                        f"{budgets['max_int8_metric_drop']} worse than the "
+                                        f"SavedModel's {reference:.4f}")
+        else:
+            fit.append(artifact)
+    return fit, refused
+
+
+def _p50_ms(version_dir: Path, fit: list[Artifact], batch: int) -> dict[str, float]:
+    path = version_dir / BENCH_JSON
+    if not path.exists():
+        raise UsageError(f"release.bundle_prefer=latency reads the version's bench, and "
+                         f"{path} is missing; run `liveri bench` on this version first")
+    rows = json.loads(path.read_text())["artifacts"]
+    found = {r["format"]: r["p50_ms"] for r in rows
+             if r["batch_size"] == batch and r.get("threads") == 1}
+    missing = [a.format for a in fit if a.format not in found]
+    if missing:
+        raise UsageError(f"{path} has no one-thread p50 at batch {batch} for "
+                         f"{', '.join(missing)}; release.bundle_batch must be a batch size "
+                         "`liveri bench` measured")
+    return {a.format: found[a.format] for a in fit}
