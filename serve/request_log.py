@@ -105,8 +105,11 @@ class RequestLog:
         self._on_record = on_record
         self._queue: queue.Queue = queue.Queue(QUEUE_RECORDS)
         folder = os.path.dirname(settings.filename_prefix)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
+        try:
+            os.makedirs(folder or ".", exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"model {model}: logging_config.log_collector_config."
+                             f"filename_prefix: cannot create {folder}: {exc.strerror}") from None
         existing = _numbered(settings.filename_prefix)
         self._next = existing[-1][0] + 1 if existing else 0
         self._thread = threading.Thread(target=self._write_all, name=f"liveri-log-{model}",

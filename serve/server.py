@@ -184,7 +184,11 @@ class ModelServer:
         tf_threads.set_parallelism(o.tensorflow_intra_op_parallelism,
                                    o.tensorflow_inter_op_parallelism)
         self._start_loop()
-        self._set_specs(specs)
+        try:
+            self._set_specs(specs)
+        except UsageError:  # a request log that cannot be opened
+            self._stop_loop()
+            raise
         self.manager.reconcile()
         failed = [s.name for s in specs if not self.manager.is_available(s.name)]
         if len(failed) == len(specs):

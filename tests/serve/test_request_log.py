@@ -167,3 +167,10 @@ def test_a_bad_logging_config_names_its_field(logging, field):
     text = 'model_config_list { config { name: "m" base_path: "/m" logging_config { %s } } }'
     with pytest.raises(UsageError, match=field):
         specs_from_config(parse_model_config_text(text % logging))
+
+
+def test_a_prefix_whose_folder_cannot_be_made_is_refused_at_start(tmp_path, repo):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(UsageError, match="filename_prefix: cannot create"):
+        serve(tmp_path, config_text(repo, str(blocker / "logs"))).start()
