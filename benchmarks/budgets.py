@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from liveri.budgets import worse_by
+
 MET, MISSED, NOT_APPLICABLE = "met", "missed", "not applicable"
 
 
@@ -69,7 +71,7 @@ def metric_drop(main: str, metrics: dict[str, dict[str, float]], higher_is_bette
                 ) -> float | None:
     """How much the main metric gets worse from the float TFLite to the int8 one."""
     try:
-        drop = metrics["tflite_float"][main] - metrics["tflite_int8"][main]
+        return worse_by(metrics["tflite_int8"][main], metrics["tflite_float"][main],
+                        higher_is_better)
     except KeyError:
         return None
-    return float(drop if higher_is_better else -drop)

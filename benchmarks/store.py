@@ -14,10 +14,11 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from liveri import layout
 from liveri.artifact.manifest import Manifest
 
-BENCH_DIR = "liveri/bench"
-BENCH_FILE = "bench.json"
+BENCH_DIR = layout.BENCH_DIR
+BENCH_FILE = layout.BENCH_FILE
 MAX_AGE = datetime.timedelta(days=7)
 
 

@@ -30,6 +30,7 @@ from liveri.artifact import formats as formats_lib
 from liveri.artifact import kinds, manifest
 from liveri.artifact.manifest import Artifact, Manifest, Tensor
 from liveri.artifact.runner import Runner, open_model
+from liveri.budgets import worse_by
 from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json, atomic_write_text
 from liveri.lazy import tf
@@ -277,12 +278,12 @@ def _selective_int8(params: Params, task: Any, tmp: Path, artifacts: list[Artifa
     formats_made = {a.format for a in artifacts}
     if not {"tflite_float", "tflite_int8"} <= formats_made:
         return
-    metric, sign = task.main_metric, 1.0 if task.higher_is_better else -1.0
+    metric = task.main_metric
     float_metric = _entry(artifacts, "tflite_float").metrics[metric]
     int8 = _entry(artifacts, "tflite_int8")
     int8_content = (tmp / int8.path).read_bytes()
     budget = params.release.max_int8_metric_drop
-    first_drop = sign * (float_metric - int8.metrics[metric])
+    first_drop = worse_by(int8.metrics[metric], float_metric, task.higher_is_better)
     if first_drop <= budget or params.export.int8_max_float_layers <= 0:
         return
     _log(f"tflite_int8: {metric} drop {first_drop:.4f} over budget {budget}; keeping its worst "
@@ -294,7 +295,7 @@ def _selective_int8(params: Params, task: Any, tmp: Path, artifacts: list[Artifa
         trial = measured(tflite_entry(tmp, "tflite_int8", int8.signature, model, int8.notes))
         metrics_of[model] = trial.metrics
         _log(f"tflite_int8, try {len(metrics_of)}: {metric} {trial.metrics[metric]:.4f}")
-        return sign * (float_metric - trial.metrics[metric])
+        return worse_by(trial.metrics[metric], float_metric, task.higher_is_better)
 
     model, note = selective_int8.keep_worst_float(debugger, layers["layers"], drop_of, budget,
                                                   params.export.int8_max_float_layers,

@@ -8,8 +8,9 @@ quantization scale, RMSE / scale (1/sqrt(12), about 0.29, is a layer whose only 
 rounding to its scale; much more means its range or its inputs hurt it), and the layer's share
 of the squared error summed over every layer. `export` keeps every layer in parity.json; the
 run and release reports show the ten worst by RMSE / scale. When int8 misses its budget,
-`export` keeps the layers with the largest share of the squared error in float (`model_keeping_float`: the debugger's
-`denylisted_nodes`, named by the layers' output tensors) from the same calibration.
+`export` keeps the layers with the largest share of the squared error in float
+(`model_keeping_float`: the debugger's `denylisted_nodes`, named by the layers' output
+tensors) from the same calibration.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from liveri.artifact.manifest import Artifact, Manifest
 from liveri.errors import UsageError
 from liveri.params import Params
 
@@ -28,6 +29,30 @@ def ReleaseParams() -> Params:
         "Largest p50 latency increase (%) against the last released version, beyond noise.",
     )
     return p
+
+
+def worse_by(value: float, reference: float, higher_is_better: bool) -> float:
+    """How much worse the metric `value` is than `reference` (negative: better)."""
+    return float(reference - value if higher_is_better else value - reference)
+
+
+def quality_shortfall(source: Manifest, artifact: Artifact) -> str | None:
+    """Why `artifact`'s main metric misses its version's release budgets (`source`, a
+    Manifest): below `min_metric` (above it, for a lower-is-better metric), or more than
+    `max_int8_metric_drop` worse than the SavedModel's; None when it meets both."""
+    budgets = {**dict(ReleaseParams().items()), **source.budgets}
+    main, hib = source.main_metric, source.higher_is_better
+    value = artifact.metrics.get(main)
+    reference = source.metrics.get("saved_model", {}).get(main)
+    if value is None or reference is None:
+        return f"no recorded {main} to judge it by"
+    if worse_by(value, budgets["min_metric"], hib) > 0:
+        return f"{main} {value:.4f} misses release.min_metric {budgets['min_metric']}"
+    drop = worse_by(value, reference, hib)
+    if drop > budgets["max_int8_metric_drop"]:
+        return (f"{main} {value:.4f} is {drop:.4f} worse than the SavedModel's {reference:.4f} "
+                f"(release.max_int8_metric_drop {budgets['max_int8_metric_drop']})")
+    return None
 
 
 def with_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

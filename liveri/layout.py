@@ -17,6 +17,8 @@ TRAIN_LOG_FILE = "train_log.jsonl"
 LIVERI_DIR = "liveri"
 MANIFEST_FILE = "liveri/manifest.json"
 PARITY_FILE = "liveri/parity.json"
+BENCH_DIR = "liveri/bench"  # the version's own copy of its latest `liveri bench`
+BENCH_FILE = "bench.json"
 VERSION_PARAMS_FILE = "liveri/params.txt"
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 # Artifact files: `liveri.artifact.formats`.

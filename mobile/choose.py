@@ -14,12 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from liveri import layout
 from liveri.artifact import formats
 from liveri.artifact.manifest import Artifact, Manifest
-from liveri.budgets import ReleaseParams
+from liveri.budgets import ReleaseParams, quality_shortfall
 from liveri.errors import UsageError
 
-BENCH_JSON = "liveri/bench/bench.json"  # where `liveri bench` keeps a version's figures
 PREFERENCES = ("size", "latency")
 
 
@@ -29,7 +29,7 @@ def choose(version_dir: Path, source: Manifest) -> tuple[Artifact, dict[str, Any
     prefer, batch = budgets["bundle_prefer"], int(budgets["bundle_batch"])
     if prefer not in PREFERENCES:
         raise UsageError(f"release.bundle_prefer: expected size or latency, got {prefer!r}")
-    fit, refused = _within_budget(source, budgets)
+    fit, refused = _within_budget(source)
     if not fit:
         raise UsageError("no bundleable artifact meets the release budgets: "
                          + "; ".join(f"{k}: {v}" for k, v in refused.items()))
@@ -45,32 +45,21 @@ def choose(version_dir: Path, source: Manifest) -> tuple[Artifact, dict[str, Any
                 f"artifacts within the release budgets ({measure[best.format]:.4g} {unit})")}
 
 
-def _within_budget(source: Manifest, budgets: dict[str, Any]
-                   ) -> tuple[list[Artifact], dict[str, str]]:
-    main, sign = source.main_metric, 1.0 if source.higher_is_better else -1.0
-    reference = source.metrics.get("saved_model", {}).get(main)
+def _within_budget(source: Manifest) -> tuple[list[Artifact], dict[str, str]]:
     fit, refused = [], {}
     for artifact in source.artifacts:
         if artifact.format not in formats.BUNDLEABLE:
             continue
-        value = artifact.metrics.get(main)
-        if value is None or reference is None:
-            refused[artifact.format] = f"no recorded {main}"
-        elif sign * (value - budgets["min_metric"]) < 0:
-            refused[artifact.format] = (f"{main} {value:.4f} misses release.min_metric "
-                                        f"{budgets['min_metric']}")
-        elif sign * (reference - value) > budgets["max_int8_metric_drop"]:
-            refused[artifact.format] = (f"{main} {value:.4f} is more than "
-                                        f"release.max_int8_metric_drop "
-                                        f"{budgets['max_int8_metric_drop']} worse than the "
-                                        f"SavedModel's {reference:.4f}")
+        shortfall = quality_shortfall(source, artifact)
+        if shortfall:
+            refused[artifact.format] = shortfall
         else:
             fit.append(artifact)
     return fit, refused
 
 
 def _p50_ms(version_dir: Path, fit: list[Artifact], batch: int) -> dict[str, float]:
-    path = version_dir / BENCH_JSON
+    path = version_dir / layout.BENCH_DIR / layout.BENCH_FILE
     if not path.exists():
         raise UsageError(f"release.bundle_prefer=latency reads the version's bench, and "
                          f"{path} is missing; run `liveri bench` on this version first")

@@ -31,7 +31,7 @@ from liveri.serve.warmup import read_warmup_records
 
 from liveri.artifact import formats
 from liveri.artifact import manifest as manifest_lib
-from liveri.artifact.manifest import Artifact, Manifest
+from liveri.budgets import quality_shortfall
 
 log = logging.getLogger("liveri.serve")
 
@@ -76,7 +76,8 @@ def choose_backend(servable: Servable) -> BackendChoice | None:
             continue
         try:
             artifact_for(servable.path, entry.format)  # refuses an agreement below the floor
-            _check_budgets(manifest, entry)
+            if shortfall := quality_shortfall(manifest, entry):
+                raise unmet(shortfall)
             candidates[entry.format] = artifact_run(manifest, entry, servable.path,
                                                     list(signature.outputs))
         except ServingError as error:
@@ -85,25 +86,6 @@ def choose_backend(servable: Servable) -> BackendChoice | None:
     choice.backend = min(choice.p50_ms, key=choice.p50_ms.__getitem__)
     signature.run_direct = candidates[choice.backend]
     return choice
-
-
-def _check_budgets(manifest: Manifest, entry: Artifact) -> None:
-    main, budgets = manifest.main_metric, manifest.budgets
-    value = entry.metrics.get(main)
-    reference = manifest.metrics.get(SAVED_MODEL, {}).get(main)
-    if value is None or reference is None:
-        raise unmet(f"no recorded {main} to judge it by")
-    sign = 1.0 if manifest.higher_is_better else -1.0
-    floor = budgets.get("min_metric")
-    if floor is not None and sign * (value - floor) < 0:
-        raise unmet(
-            f"{main} {value:.4f} misses release.min_metric {floor}")
-    drop = sign * (reference - value)
-    allowed = budgets.get("max_int8_metric_drop", 0.0)
-    if drop > allowed:
-        raise unmet(
-            f"{main} {value:.4f} is {drop:.4f} worse than the SavedModel's {reference:.4f} "
-            f"(release.max_int8_metric_drop {allowed})")
 
 
 def _first_example(version_path: str) -> dict[str, np.ndarray] | None:

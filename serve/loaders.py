@@ -4,8 +4,9 @@ TF Serving's SourceAdapter picks a loader by platform; so does `loader_for`: a S
 TensorFlow session (`loader.py`), the version's TFLite file on LiteRT when
 `--prefer_tflite_model` finds one (`tflite.py`), a Liveri artifact named by the model's
 `model_platform` (`artifacts.py`), or, with `--liveri_backend=auto`, the SavedModel with its
-serving_default answered by the fastest artifact within parity (`backend_choice.py`). The manager calls the chosen loader; what comes back answers
-requests the same way whichever backend made it.
+serving_default answered by the fastest artifact within parity (`backend_choice.py`). The
+manager calls the chosen loader; what comes back answers requests the same way whichever
+backend made it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from liveri.errors import UsageError
 
 def server_from_args(args: argparse.Namespace):  # -> ModelServer (import is deferred)
     """A ModelServer configured from parsed `flags.add_arguments` flags (CLI 0 = disabled)."""
-    from liveri.serve import request_log
     from liveri.serve.server import ModelServer
 
     if args.model_config_file and (args.model_base_path or args.model_repo):
@@ -48,10 +47,9 @@ def server_from_args(args: argparse.Namespace):  # -> ModelServer (import is def
         tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         liveri_backend=args.liveri_backend,
-        request_log_max_file_bytes=(args.request_log_max_file_bytes
-                                    or request_log.DEFAULT_FILE_BYTES),
-        request_log_max_total_bytes=(args.request_log_max_total_bytes
-                                     or request_log.DEFAULT_TOTAL_BYTES),
+        **{name: getattr(args, name) for name in ("request_log_max_file_bytes",
+                                                  "request_log_max_total_bytes")
+           if getattr(args, name) is not None},  # unset: ServerOptions' defaults
     )
 
 

@@ -114,7 +114,8 @@ class RestApi:
 
     def _metadata(self, name: str, version: int | None, label: str | None) -> Response:
         spec = _Spec(name, version, label, "")
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[inference.SIGNATURE_DEF_FIELD])
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            metadata_field=[inference.SIGNATURE_DEF_FIELD])
         response = self._dispatcher.call(
             "get_model_metadata", request,
             lambda servable, req, dl: inference.model_metadata(servable, req), spec, None)

@@ -162,8 +162,10 @@ class ModelServer:
         self._apply_labels()
 
     def _set_specs(self, specs: list[ModelSpec]) -> None:
-        self.manager.set_specs(specs)
+        """The models to serve, their request logs first: a log that cannot be opened refuses
+        the specs before the manager takes them."""
         self._request_logs.sync({spec.name: spec.logging for spec in specs})
+        self.manager.set_specs(specs)
 
     def _apply_labels(self) -> None:
         self.manager.apply_labels(self.options.allow_version_labels_for_unavailable_models)
@@ -183,12 +185,8 @@ class ModelServer:
                              "expected REPO/MODEL/VERSION/saved_model.pb with VERSION all digits")
         tf_threads.set_parallelism(o.tensorflow_intra_op_parallelism,
                                    o.tensorflow_inter_op_parallelism)
+        self._set_specs(specs)
         self._start_loop()
-        try:
-            self._set_specs(specs)
-        except UsageError:  # a request log that cannot be opened
-            self._stop_loop()
-            raise
         self.manager.reconcile()
         failed = [s.name for s in specs if not self.manager.is_available(s.name)]
         if len(failed) == len(specs):

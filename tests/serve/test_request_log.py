@@ -174,3 +174,12 @@ def test_a_prefix_whose_folder_cannot_be_made_is_refused_at_start(tmp_path, repo
     blocker.write_text("a file, not a folder")
     with pytest.raises(UsageError, match="filename_prefix: cannot create"):
         serve(tmp_path, config_text(repo, str(blocker / "logs"))).start()
+
+
+def test_a_size_bound_that_is_not_positive_is_refused_by_name():
+    from liveri.serve import flags
+    from liveri.serve.main import server_from_args
+
+    args = flags.parse_args(["--model_repo", "/models", "--request_log_max_file_bytes", "0"])
+    with pytest.raises(UsageError, match="--request_log_max_file_bytes: expected a positive"):
+        server_from_args(args)
