@@ -29,7 +29,7 @@ from typing import Any
 import grpc
 import uvloop
 from google.protobuf import json_format, struct_pb2
-from liveri.benchmarks import loadgen
+from liveri.benchmarks import closed_loop
 from liveri.benchmarks.grpc_client import PredictClient
 from liveri.benchmarks.inputs import tile_batch, warmup_examples
 from liveri.benchmarks.server_process import started_child
@@ -69,7 +69,7 @@ def measure(model_repo: Path, name: str, rounds: int, seconds: float) -> dict[st
         for r in range(rounds):
             for backend in BACKENDS if r % 2 == 0 else reversed(BACKENDS):
                 client, request = clients[backend], requests[backend]
-                one = loadgen.closed_loop(lambda c=client, q=request: c.predict(q), 1, seconds)
+                one = closed_loop.closed_loop(lambda c=client, q=request: c.predict(q), 1, seconds)
                 throughput = uvloop.run(_throughput(client.target, request, seconds))
                 per_round[backend].append({"p50_ms": one.summary()["p50_ms"],
                                            "throughput": throughput})

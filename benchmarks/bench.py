@@ -19,8 +19,10 @@ from typing import Any
 import grpc
 import numpy as np
 from liveri.benchmarks import plots, store
+from liveri.benchmarks.artifact_scenarios import bench_scenarios, decoder_plan
 from liveri.benchmarks.export_cost import artifact_bytes
 from liveri.benchmarks.inputs import tile_batch, warmup_examples
+from liveri.benchmarks.loadgen import SCENARIOS, LoadPlan
 from liveri.benchmarks.runners import TFLITE_THREADS, Runner, artifact_runners
 from liveri.benchmarks.server_bench import ServerPlan, bench_server
 from liveri.benchmarks.stats import histogram_ms, summarize
@@ -32,7 +34,8 @@ from liveri.errors import UsageError
 from liveri.fileio import atomic_write_json
 from liveri.request_records import request_inputs
 
-SCHEMA = 1
+SCHEMA = 2  # 2: the scenarios run on MLPerf's LoadGen
+LOADGEN_DIR = "loadgen"  # LoadGen's mlperf_log_summary.txt of every run, beside bench.json
 BATCH_SIZES = (1, 8, 32)
 MAX_DECODER_BATCH = 8
 
@@ -43,12 +46,17 @@ class BenchPlan:
 
     batch_sizes: tuple[int, ...] = BATCH_SIZES
     artifacts: SamplePlan = field(default_factory=SamplePlan)
+    scenarios: LoadPlan = field(default_factory=lambda: LoadPlan(max_duration_s=20.0))
     server: ServerPlan = field(default_factory=ServerPlan)
 
     @classmethod
     def quick(cls) -> BenchPlan:
+        """Short runs; LoadGen still asks for enough queries to judge the 99th percentile."""
         return cls(artifacts=SamplePlan(warmup_s=0.05, seconds=0.15, min_samples=60),
-                   server=ServerPlan(seconds=0.3, warmup_s=0.1, rate_steps=3))
+                   scenarios=LoadPlan(min_duration_s=0.1, max_duration_s=2.0),
+                   server=ServerPlan(seconds=0.3, warmup_s=0.1, rate_fractions=(0.25, 0.6, 0.95),
+                                     load=LoadPlan(min_duration_s=0.1, max_duration_s=3.0,
+                                                   offline_in_flight=8)))
 
 
 @dataclass
@@ -72,15 +80,16 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: Manifest, plan: Ben
     examples = _examples(version_dir, requests)
     skipped: dict[str, str] = {}
     runners = list(artifact_runners(version_dir, manifest, skipped))
-    steps = sum(len(_batch_sizes(r, plan)) for r in runners) + (
-        len(plan.server.concurrency) + plan.server.rate_steps + 2 if server.start or server.target
-        else 0)
+    steps = sum(len(_batch_sizes(r, plan)) + len(SCENARIOS) for r in runners) + (
+        plan.server.steps if server.start or server.target else 0)
     title = f"{manifest.model} v{manifest.version}"
+    budget_ms = float(manifest.budgets.get("latency_p99_ms", 100.0))
     with _progress(steps, title) as tick:
         rows, batch1_ms = _bench_artifacts(runners, examples, plan, skipped, tick)
-        budget_ms = float(manifest.budgets.get("latency_p99_ms", 100.0))
+        scenarios = _artifact_scenarios(runners, examples, plan, budget_ms, skipped,
+                                        out_dir / LOADGEN_DIR, tick)
         server_section, server_ms = _bench_server(model_repo, manifest, examples, budget_ms,
-                                                  plan, server, tick)
+                                                  plan, server, out_dir / LOADGEN_DIR, tick)
     if server_ms is not None:
         batch1_ms["server (gRPC)"] = server_ms
     bench = {
@@ -92,7 +101,7 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: Manifest, plan: Ben
         "host": store.host(),
         "artifact_sha256": store.artifact_checksums(manifest),
         "plan": {"batch_sizes": list(plan.batch_sizes), "artifacts": asdict(plan.artifacts),
-                 "server": asdict(plan.server)},
+                 "scenarios": asdict(plan.scenarios), "server": asdict(plan.server)},
         "units": {"latency": "ms per call", "throughput": "examples/s"},
         "formats": {a.format: {"bytes": artifact_bytes(version_dir, a),
                                "export_seconds": manifest.export_seconds.get(a.format)}
@@ -100,6 +109,7 @@ def run_bench(model_repo: Path, version_dir: Path, manifest: Manifest, plan: Ben
         "inputs": {"from": requests or [layout.WARMUP_FILE],
                    "examples": len(next(iter(examples.values())))},
         "artifacts": rows,
+        "artifact_scenarios": scenarios,
         "skipped": skipped,
         "server": server_section,
     }
@@ -153,6 +163,22 @@ def _bench_artifacts(runners: list[Runner], examples: dict[str, np.ndarray], pla
     return rows, batch1_ms
 
 
+def _artifact_scenarios(runners: list[Runner], examples: dict[str, np.ndarray], plan: BenchPlan,
+                        budget_ms: float, skipped: dict[str, str], summaries: Path, tick: Any
+                        ) -> dict[str, dict[str, Any]]:
+    """LoadGen's four scenarios for every runner that timed (see artifact_scenarios.py)."""
+    out = {}
+    for runner in runners:
+        if runner.format in skipped:
+            for name in SCENARIOS:
+                tick(f"{runner.key} {name}")
+            continue
+        load = plan.scenarios if runner.beam is None else decoder_plan(plan.scenarios,
+                                                                       MAX_DECODER_BATCH)
+        out[runner.key] = bench_scenarios(runner, examples, load, budget_ms, summaries, tick)
+    return out
+
+
 def _batch_sizes(runner: Runner, plan: BenchPlan) -> tuple[int, ...]:
     """A decoder's batches stop at MAX_DECODER_BATCH: each call is a whole beam search."""
     if runner.beam is None:
@@ -161,7 +187,8 @@ def _batch_sizes(runner: Runner, plan: BenchPlan) -> tuple[int, ...]:
 
 
 def _bench_server(model_repo: Path, manifest: Manifest, examples: dict[str, np.ndarray],
-                  budget_ms: float, plan: BenchPlan, server: ServerChoice, tick: Any
+                  budget_ms: float, plan: BenchPlan, server: ServerChoice, summaries: Path,
+                  tick: Any
                   ) -> tuple[dict[str, Any], np.ndarray | None]:
     from liveri.benchmarks.grpc_client import PredictClient
     from liveri.benchmarks.server_process import ServerUnavailable, started_server
@@ -177,7 +204,8 @@ def _bench_server(model_repo: Path, manifest: Manifest, examples: dict[str, np.n
             stack.callback(client.close)
             try:
                 client.wait_ready()
-                section, samples = bench_server(client, examples, budget_ms, plan.server, tick)
+                section, samples = bench_server(client, examples, budget_ms, plan.server, tick,
+                                                summaries)
             except (grpc.RpcError, grpc.FutureTimeoutError) as e:
                 raise ServerUnavailable(f"server {target} did not answer "
                                         f"{manifest.model} version {manifest.version}: "
@@ -228,7 +256,7 @@ def _draw(bench: dict[str, Any], batch1_ms: dict[str, np.ndarray], out_dir: Path
         scenario = server["scenarios"]["server"]
         drawn.append(plots.latency_vs_rate(
             scenario["points"], scenario["p99_budget_ms"], out_dir / plots.RATE_PLOT,
-            f"{title}: server latency vs offered rate (Poisson)"))
+            f"{title}: server latency vs offered rate (LoadGen Server scenario)"))
     return [p.name for p in drawn]
 
 

@@ -61,9 +61,11 @@ def headline(bench: dict[str, Any], out: Path) -> dict[str, Any]:
     if "scenarios" in server:
         s = server["scenarios"]
         summary["server"] = {
-            "single_stream_p90_ms": s["single_stream"].get("p90_ms"),
-            "server_max_qps_within_budget": s["server"]["max_qps_within_budget"],
-            "offline_examples_per_s": s["offline"].get("throughput"),
+            "single_stream_p99_ms": s["single_stream"]["p99_ms"],
+            "server_max_valid_qps": s["server"]["max_valid_qps"],
+            "offline_examples_per_s": s["offline"]["samples_per_s"],
+            "loadgen": {name: s[name]["validity"] for name in ("single_stream", "multi_stream",
+                                                               "offline")},
         }
     else:
         summary["server"] = server

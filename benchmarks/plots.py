@@ -86,14 +86,18 @@ def server_concurrency(sweep: list[dict[str, Any]], path: Path, title: str) -> P
 
 def latency_vs_rate(points: list[dict[str, Any]], budget_ms: float, path: Path,
                     title: str) -> Path:
-    """p50/p99 against offered Poisson rate, with the budget the Server scenario must hold."""
+    """p50/p99 against offered Poisson rate, with the budget the Server scenario must hold;
+    the rates LoadGen judged INVALID are crossed out."""
     plt = _pyplot()
-    rows = [p for p in points if p.get("samples")]
+    rows = [p for p in points if p.get("p99_ms") is not None]
     rate = [p["offered_qps"] for p in rows]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(rate, [p["p99_ms"] for p in rows], "s-", color="tab:red", label="p99")
     ax.plot(rate, [p["p90_ms"] for p in rows], "o-", color="tab:purple", label="p90")
     ax.plot(rate, [p["p50_ms"] for p in rows], "^-", color="tab:orange", label="p50")
+    invalid = [p for p in rows if p["validity"] != "VALID"]
+    ax.plot([p["offered_qps"] for p in invalid], [p["p99_ms"] for p in invalid], "x",
+            color="black", ms=12, label="LoadGen: INVALID")
     ax.axhline(budget_ms, color="black", ls="--", lw=1, label=f"budget {budget_ms:g} ms")
     ax.set_yscale("log")
     ax.set_xlabel("offered rate, queries/s (Poisson arrivals, batch 1)")

@@ -49,6 +49,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| {r['what']} | {r['batch_size']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
                   f"{r['throughput']:.0f} |" for r in report["latency"]]
+    lines += _scenario_lines(report.get("scenarios") or [])
     lines += int8_layer_lines(report.get("int8_layers") or {})
     if report["plots"]:
         lines += ["", "## Plots", ""]
@@ -88,6 +89,29 @@ def int8_layer_lines(int8_layers: dict[str, Any]) -> list[str]:
             lines += ["", f"Selective int8: {kept['why']}."] + (
                 [f"Kept in float: {', '.join(f'`{t}`' for t in kept['layers'])}."]
                 if kept["layers"] else [])
+    return lines
+
+
+def _scenario_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """LoadGen's scenarios: each run's verdict with its headline figure."""
+    if not rows:
+        return []
+
+    def cell(run: dict[str, Any], figure: str) -> str:
+        return f"{_num(run[figure])} ({run['validity']})"
+
+    lines = ["", "## MLPerf LoadGen scenarios", "",
+             "SingleStream and MultiStream: p99 ms (early stopping's estimate where met); "
+             "Server: p99 ms at the offered rate; Offline: samples/s.", "",
+             "| what | SingleStream | MultiStream | Server | Offline |", "|---|---|---|---|---|"]
+    for r in rows:
+        single, multi, server = r["single_stream"], r["multi_stream"], r["server"]
+        lines.append(
+            f"| {r['what']} | {_num(single['early_stopping_p99_ms'] or single['p99_ms'])} "
+            f"({single['validity']}) | "
+            f"{_num(multi['early_stopping_p99_ms'] or multi['p99_ms'])} ({multi['validity']}) | "
+            f"{cell(server, 'p99_ms')} at {_num(server['offered_qps'])}/s | "
+            f"{cell(r['offline'], 'samples_per_s')} |")
     return lines
 
 

@@ -23,9 +23,11 @@ from liveri.lazy import tf
 
 TFLITE_THREADS = (1, 2)
 SAVED_MODEL_SIGNATURE = "serving_default"
+SAVED_MODEL_KEY = "saved_model"  # the runner of `serving_default` in bench.json
 
-# A prepared batch in, the model's outputs out.
+# The model on a batch prepared ahead, timed; outputs out.
 BatchFn = Callable[[], Any]
+Prepared = dict[str, np.ndarray]  # a batch as the runtime takes it, indexable by example
 
 
 @dataclass
@@ -36,10 +38,16 @@ class Runner:
     format: str
     runtime: str
     threads: int | None  # None: the runtime's default (all cores)
-    bind: Callable[[dict[str, np.ndarray]], BatchFn]  # raw batch -> a zero-argument call
+    prepare: Callable[[dict[str, np.ndarray]], Prepared]  # raw batch -> the runtime's arrays
+    call: Callable[[Prepared], Any]  # what is timed
     beam: int | None = None  # a translator's beam size; None: not a decoder
     # raw batch -> subword tokens (with </s>) of the translations it answers (decoders only)
     tokens: Callable[[dict[str, np.ndarray]], int] | None = None
+
+    def bind(self, raw: dict[str, np.ndarray]) -> BatchFn:
+        """A zero-argument call answering `raw`, prepared before it is timed."""
+        prepared = self.prepare(raw)
+        return lambda: self.call(prepared)
 
     def describe(self) -> dict[str, Any]:
         out = {"format": self.format, "runtime": self.runtime, "threads": self.threads}
@@ -53,17 +61,20 @@ def saved_model_runner(version_dir: str | Path, signature: str = SAVED_MODEL_SIG
     fn = tf.saved_model.load(str(version_dir)).signatures[signature]
     specs = fn.structured_input_signature[1]
 
-    def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-        feed = {name: raw[name].astype(spec.dtype.as_numpy_dtype) for name, spec in specs.items()}
-        return lambda: fn(**{k: tf.convert_to_tensor(v) for k, v in feed.items()})
+    def prepare(raw: dict[str, np.ndarray]) -> Prepared:
+        return {name: raw[name].astype(spec.dtype.as_numpy_dtype) for name, spec in specs.items()}
+
+    def call(feed: Prepared) -> Any:
+        return fn(**{k: tf.convert_to_tensor(v) for k, v in feed.items()})
 
     def tokens(raw: dict[str, np.ndarray]) -> int:
-        texts = [t.decode() for t in bind(raw)()["translation"].numpy()]
+        texts = [t.decode() for t in call(prepare(raw))["translation"].numpy()]
         return _translation_tokens(version_kind(version_dir, manifest), texts)
 
-    key = "saved_model" if beam is None else f"saved_model/beam{beam}"
+    key = SAVED_MODEL_KEY if beam is None else f"{SAVED_MODEL_KEY}/beam{beam}"
     return Runner(key=key, format="saved_model", runtime=f"tensorflow {tf.__version__}",
-                  threads=None, bind=bind, beam=beam, tokens=tokens if beam else None)
+                  threads=None, prepare=prepare, call=call, beam=beam,
+                  tokens=tokens if beam else None)
 
 
 def artifact_runner(version_dir: str | Path, manifest: Manifest, fmt: str,
@@ -76,9 +87,11 @@ def artifact_runner(version_dir: str | Path, manifest: Manifest, fmt: str,
         runner.model = runner.model.with_beam(beam)
     runtime = formats.get(fmt).runtime
 
-    def bind(raw: dict[str, np.ndarray]) -> BatchFn:
-        _, feed = runner.feed(runner.kind.examples_from_serving(raw))
-        return lambda: runner.model(**feed)
+    def prepare(raw: dict[str, np.ndarray]) -> Prepared:
+        return runner.feed(runner.kind.examples_from_serving(raw))[1]
+
+    def call(feed: Prepared) -> Any:
+        return runner.model(**feed)
 
     def tokens(raw: dict[str, np.ndarray]) -> int:
         answers = runner.predict(runner.kind.examples_from_serving(raw))
@@ -87,7 +100,8 @@ def artifact_runner(version_dir: str | Path, manifest: Manifest, fmt: str,
     key = f"{fmt}/{threads}t" if runtime == formats.LITERT else fmt
     key = key if beam is None else f"{key}/beam{beam}"
     return Runner(key=key, format=fmt, runtime=f"{runtime} {_version_of(runtime)}",
-                  threads=threads, bind=bind, beam=beam, tokens=tokens if beam else None)
+                  threads=threads, prepare=prepare, call=call, beam=beam,
+                  tokens=tokens if beam else None)
 
 
 def _translation_tokens(kind: Any, texts: list[str]) -> int:

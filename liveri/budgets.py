@@ -15,14 +15,16 @@ from liveri.params import Params
 
 def ReleaseParams() -> Params:
     p = Params()
-    p.Define("latency_p99_ms", 20.0, "SavedModel p99 latency (ms), one query at a time, batch 1.")
+    p.Define("latency_p99_ms", 20.0, "SavedModel p99 latency (ms), one query at a time, batch 1 "
+             "(LoadGen SingleStream; early stopping's estimate); also the Server scenario's target.")
     p.Define("min_metric", 0.9, "Lowest acceptable main eval metric on the held-out set.")
     p.Define("max_int8_metric_drop", 0.01, "Largest drop of the main metric from float to int8.")
     p.Define("max_bundle_bytes", 1_000_000, "Largest mobile bundle (zip) in bytes.")
     p.Define("bundle_prefer", "size", "Which artifact within these budgets a bundle packs: the "
              "smallest (size) or the fastest at bundle_batch in the version's bench (latency).")
     p.Define("bundle_batch", 1, "The batch size bundle_prefer=latency compares at.")
-    p.Define("min_server_qps", 100.0, "Lowest server throughput (queries/s) at 8 in flight.")
+    p.Define("min_server_qps", 100.0, "Lowest Poisson arrival rate (queries/s) the server holds "
+             "with p99 within latency_p99_ms: LoadGen's Server scenario, judged VALID.")
     p.Define(
         "max_regression_pct",
         25.0,

@@ -26,6 +26,16 @@ def test_an_impossible_latency_budget_is_missed_and_named(digits_logdir, release
     assert gate["verdict"] == "rejected" and gate["missed"] == ["release.latency_p99_ms"]
 
 
+def test_a_server_rate_beyond_what_loadgen_judges_valid_is_missed(digits_logdir, release_repo):
+    code = run_liveri(*release_args(digits_logdir, release_repo, *GENEROUS,
+                                    "release.min_server_qps=1000000"))
+    assert code == 1
+    budget = next(b for b in _report(release_repo, 1)["budgets"]
+                  if b["key"] == "release.min_server_qps")
+    assert budget["verdict"] == "missed" and budget["measured"] < 1_000_000
+    assert "VALID" in budget["source"]
+
+
 def test_generous_budgets_release_twice_in_a_row(digits_logdir, release_repo, capsys):
     for _ in range(2):
         assert run_liveri(*release_args(digits_logdir, release_repo, *GENEROUS)) == 0
@@ -39,8 +49,12 @@ def test_generous_budgets_release_twice_in_a_row(digits_logdir, release_repo, ca
     assert all(b["measured"] is not None for b in report["budgets"]
                if b["verdict"] != "not applicable")
     assert report["bench"]["how"] == "reused the version's fresh bench"
+    by_key = {b["key"]: b for b in report["budgets"]}
+    assert "LoadGen SingleStream" in by_key["release.latency_p99_ms"]["source"]
+    assert "LoadGen Server scenario" in by_key["release.min_server_qps"]["source"]
     md = (release_repo / MODEL / "1" / "liveri" / "release_report.md").read_text()
     assert "## Model card" in md and "![latency_distribution]" in md
+    assert "## MLPerf LoadGen scenarios" in md and "| server (gRPC) |" in md
     assert "## tflite_int8: the 10 layers int8 hurts most" in md
     assert manifest.load(release_repo / MODEL / "1").gate["verdict"] == "released"
 
