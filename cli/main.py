@@ -116,6 +116,11 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., in
     p.add_argument("--strategy", default="one_device",
                    choices=("one_device", "mirrored", "multi_worker"))
     p.add_argument("--workers", type=int, default=1, help="multi_worker: worker processes")
+    p.add_argument("--launcher", default="local", choices=("local", "ray"),
+                   help="multi_worker: start the workers here (local) or as Ray Train workers "
+                        "(ray: on the cluster of --ray_address or RAY_ADDRESS, else a local one)")
+    p.add_argument("--ray_address", help="--launcher ray: the Ray cluster, e.g. ray://HOST:10001 "
+                                         "or HOST:6379 (default: RAY_ADDRESS)")
 
     p = add("eval", _cmd_eval, "evaluate a checkpoint on the held-out test split")
     _add_experiment(p)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent setup: creates .venv if missing and installs Liveri with its test extra.
+# Idempotent setup: creates .venv if missing and installs Liveri with its test and cluster (Ray)
+# extras.
 # Quick when nothing changed: the install is skipped while pyproject.toml's hash matches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] installing liveri and its dependencies into .venv (a few minutes the first time)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test,cluster]"
   echo "$want" > "$stamp"
 fi
 echo "[setup] ready: .venv/bin/liveri"

@@ -2,8 +2,9 @@
 
 On a cluster each worker runs `liveri train --strategy multi_worker` with `TF_CONFIG` from its
 environment. With `--workers N` and no `TF_CONFIG`, this process launches N local workers itself,
-each with a `TF_CONFIG` on loopback ports, and waits for them. The chief (worker 0) writes
-checkpoints and summaries to the logdir; the others write to temporary directories.
+each with a `TF_CONFIG` on loopback ports, and waits for them; with `--launcher ray` Ray Train
+starts them (`ray_launcher.py`). The chief (worker 0) writes checkpoints and summaries to the
+logdir; the others write to temporary directories.
 """
 
 from __future__ import annotations
@@ -36,13 +37,21 @@ def _free_ports(n: int) -> list[int]:
 
 def train_multi_worker(args: argparse.Namespace, params: Params) -> int:
     if "TF_CONFIG" in os.environ:
-        return _run_worker(args, params)
+        metrics = run_worker(Path(args.logdir), params)
+        if metrics is not None:
+            print(json.dumps(metrics, sort_keys=True))
+        return 0
     if args.workers < 1:
         raise UsageError(f"--workers: expected a positive number of workers, got {args.workers}")
+    if args.launcher == "ray":
+        from liveri.train.ray_launcher import launch_on_ray
+
+        return launch_on_ray(args)
     return _launch_local_workers(args)
 
 
-def _run_worker(args: argparse.Namespace, params: Params) -> int:
+def run_worker(logdir: Path, params: Params) -> dict | None:
+    """This process as the worker its `TF_CONFIG` names; the chief's final metrics, else None."""
     import tensorflow as tf
     from liveri.train.trainer import Trainer
 
@@ -54,15 +63,12 @@ def _run_worker(args: argparse.Namespace, params: Params) -> int:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     scratch = None if is_chief else Path(tempfile.mkdtemp(prefix="liveri-worker-"))
     try:
-        trainer = Trainer(params, Path(args.logdir), strategy, is_chief=is_chief,
-                          scratch_dir=scratch)
+        trainer = Trainer(params, logdir, strategy, is_chief=is_chief, scratch_dir=scratch)
         metrics = trainer.Train()
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    if is_chief:
-        print(json.dumps(metrics, sort_keys=True))
-    return 0
+    return metrics if is_chief else None
 
 
 def _launch_local_workers(args: argparse.Namespace) -> int:
