@@ -7,7 +7,9 @@
 (b) for each registered experiment, the input pipeline's examples/s against training
     examples/s (goal: the pipeline delivers at least 3x what training consumes);
 (c) image.Digits steps/s with 1 and with 2 local workers (`--strategy multi_worker`), same
-    global batch.
+    global batch;
+(d) for each experiment, ms per step with XLA (`train.jit_compile`), bfloat16 mixed precision,
+    both, against float32, in alternating intervals.
 
 Step times are medians over intervals of `interval` steps, after one interval of warm-up
 (tracing); in (a) the two loops alternate interval by interval. Writes DIR/train_speed.json and prints a table.
@@ -147,6 +149,55 @@ def workers_steps_per_s(workers: int, steps: int, interval: int) -> dict[str, An
             "intervals": len(rates)}
 
 
+STEP_OPTIONS = {
+    "float32": [],
+    "xla": ["train.jit_compile=True"],
+    "bfloat16": ["train.mixed_precision=True", "train.mixed_precision_dtype=bfloat16"],
+    "xla+bfloat16": ["train.jit_compile=True", "train.mixed_precision=True",
+                     "train.mixed_precision_dtype=bfloat16"],
+}
+
+
+def step_options_ms(experiment: str, rounds: int, interval: int,
+                    options: dict[str, list[str]] = STEP_OPTIONS) -> dict[str, Any]:
+    """Median ms per step of `experiment`'s compiled loop under each option (XLA, bfloat16...)
+    against its own defaults, options alternating interval by interval; the first round
+    (tracing, XLA compiling) is not counted. Each option's params are the experiment's with
+    the option's overrides, so an experiment whose default already holds one measures it too."""
+    from liveri.train.trainer import Trainer
+
+    from liveri.lazy import tf
+
+    loops = {}
+    with tempfile.TemporaryDirectory(prefix="liveri-bench-") as tmp:
+        for name, overrides in options.items():
+            params = _params(experiment, overrides)
+            trainer = Trainer(params, Path(tmp) / name)
+            p = params.train
+            dataset = params.input.Instantiate().Dataset("train", p.batch_size, training=True,
+                                                         seed=p.seed)
+            loops[name] = (trainer.TrainLoop(),
+                           iter(trainer.strategy.experimental_distribute_dataset(dataset)))
+    times: dict[str, list[float]] = {name: [] for name in options}
+    losses: dict[str, float] = {}
+    failed: dict[str, dict[str, str]] = {}
+    for r in range(rounds + 1):
+        for name, (loop, iterator) in list(loops.items()):
+            t0 = time.perf_counter()
+            try:
+                losses[name] = float(loop(iterator, tf.constant(interval))[0])
+            except (tf.errors.OpError, TypeError, ValueError) as e:  # e.g. an op XLA lacks
+                failed[name] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+                del loops[name]
+                continue
+            if r:
+                times[name].append(1000.0 * (time.perf_counter() - t0) / interval)
+    base = statistics.median(times["float32"])
+    return {**{name: {"step_ms": statistics.median(t), "rounds_ms": t,
+                      "speedup": base / statistics.median(t), "last_loss": losses[name]}
+               for name, t in times.items() if t}, **failed}
+
+
 def _registered() -> list[str]:
     import liveri.train.experiments  # noqa: F401
     from liveri.train import registry
@@ -172,6 +223,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report["pipeline"][name] = {"error": f"{type(e).__name__}: {e}"[:500]}
 
     report["workers"] = {str(n): workers_steps_per_s(n, steps, interval) for n in (1, 2)}
+
+    report["step_options"] = {}
+    for name in experiments:
+        try:
+            report["step_options"][name] = step_options_ms(name, 2 if quick else 5,
+                                                           10 if quick else 20)
+        except Exception as e:  # as in (b): one experiment must not hide the others
+            report["step_options"][name] = {"error": f"{type(e).__name__}: {e}"[:500]}
     return report
 
 
@@ -194,6 +253,12 @@ def format_table(report: dict[str, Any]) -> str:
     lines.append("(c) image.Digits with multi_worker, same global batch")
     for n, row in report["workers"].items():
         lines.append(f"    {n} worker(s)      {row['steps_per_s']:8.1f} steps/s")
+    lines.append("(d) median ms per step (speedup over float32)")
+    lines.append(f"    {'experiment':<28}" + "".join(f"{o:>20}" for o in STEP_OPTIONS))
+    for name, row in report["step_options"].items():
+        cells = [f"{'not measured':>20}" if "step_ms" not in row.get(o, {}) else
+                 f"{row[o]['step_ms']:>12.1f} (x{row[o]['speedup']:.2f})" for o in STEP_OPTIONS]
+        lines.append(f"    {name:<28}" + "".join(cells))
     return "\n".join(lines)
 
 

@@ -44,19 +44,27 @@ def make_optimizer(p: Params, step: Any) -> Any:
         optimizer = tf_keras.optimizers.SGD(learning_rate=lr, momentum=p.momentum)
     else:
         raise UsageError(f"train.optimizer: expected adam, sgd or momentum, got {p.optimizer!r}")
-    if p.mixed_precision:
+    if loss_scaling(p):
         # float16 gradients underflow: scale the loss up, and skip steps whose grads overflow.
         return tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
     return optimizer
 
 
+def loss_scaling(p: Params) -> bool:
+    """Only float16 needs its loss scaled: bfloat16 has float32's exponent range."""
+    if p.mixed_precision and p.mixed_precision_dtype not in ("float16", "bfloat16"):
+        raise UsageError("train.mixed_precision_dtype: expected float16 or bfloat16, got "
+                         f"{p.mixed_precision_dtype!r}")
+    return p.mixed_precision and p.mixed_precision_dtype == "float16"
+
+
 def model_params(params: Params) -> Params:
-    """The task params training builds: `train.mixed_precision` computes in float16 (the
+    """The task params training builds: `train.mixed_precision` computes in its dtype (the
     variables stay float32 masters, so checkpoints and export are unchanged)."""
     if not params.train.mixed_precision:
         return params.model
     model = params.model.Copy()
-    model.fprop_dtype = "float16"
+    model.fprop_dtype = params.train.mixed_precision_dtype
     return model
 
 
@@ -117,7 +125,7 @@ class Trainer:
         `Train` runs between boundaries (benchmarks time it directly)."""
         task, strategy, optimizer = self.task, self.strategy, self.optimizer
         variables = self.variables
-        loss_scaling = self.params.train.mixed_precision
+        scaled_loss = loss_scaling(self.params.train)
         teacher, distill = self.teacher, self.params.train.distill
         clip = self.params.train.clip_gradient_norm
         replicas = strategy.num_replicas_in_sync
@@ -126,7 +134,7 @@ class Trainer:
         averaged = ([(avg, variables_by_path[path]) for path, avg in self.averages.by_path.items()]
                     if self.averages is not None else [])
 
-        def step_fn(batch: dict[str, Any]) -> tuple[Any, Any]:
+        def loss_and_grads(batch: dict[str, Any]) -> tuple[Any, Any]:
             # Entered inside the traced function so the noise follows the step at run time.
             with tf.GradientTape() as tape, variational_noise.Step(self.step):
                 if teacher is None:
@@ -139,11 +147,18 @@ class Trainer:
                     loss = ((1.0 - distill.mixing_weight) * label_loss
                             + distill.mixing_weight * soft_loss)
                 scaled = loss / replicas
-                if loss_scaling:
+                if scaled_loss:
                     scaled = optimizer.get_scaled_loss(scaled)
             grads = tape.gradient(scaled, variables)
-            if loss_scaling:
+            if scaled_loss:
                 grads = optimizer.get_unscaled_gradients(grads)
+            return loss, grads
+
+        if self.params.train.jit_compile:  # XLA: the pass with no iterator or optimizer state
+            loss_and_grads = tf.function(loss_and_grads, jit_compile=True)
+
+        def step_fn(batch: dict[str, Any]) -> tuple[Any, Any]:
+            loss, grads = loss_and_grads(batch)
             norm = tf.linalg.global_norm(grads)
             if clip > 0:
                 grads, _ = tf.clip_by_global_norm(grads, clip, use_norm=norm)

@@ -11,6 +11,7 @@ RESUMABLE_KEYS = (
     "train.checkpoint_every",
     "train.eval_every",
     "train.keep_checkpoints",
+    "train.jit_compile",
 )
 RESUMABLE_PREFIXES = ("release.", "export.")
 
@@ -44,8 +45,11 @@ def TrainerParams() -> Params:
     p.Define("eval_every", 500, "Evaluate on the dev split every N steps (and at the end).")
     p.Define("ema_decay", 0.0, "Decay of the moving average of weights used for eval and "
              "export; 0 disables.")
-    p.Define("mixed_precision", False, "Compute in float16 with loss scaling (variables stay "
+    p.Define("mixed_precision", False, "Compute in mixed_precision_dtype (variables stay "
              "float32).")
+    p.Define("mixed_precision_dtype", "float16", "float16 (with loss scaling; GPUs) or bfloat16 "
+             "(no loss scaling; CPUs with AVX512-BF16/AMX, TPUs).")
+    p.Define("jit_compile", False, "Compile each step's forward and backward pass with XLA.")
     p.Define("distill", DistillParams(), "Distillation from a trained teacher.")
     p.Define("seed", 1, "Seed of data shuffling and dropout.")
     return p

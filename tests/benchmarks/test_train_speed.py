@@ -29,3 +29,7 @@ def test_quick_run_writes_loop_vs_fit_pipeline_and_workers(tmp_path):
     assert all(row["steps_per_s"] > 0 for row in report["workers"].values())
     assert "(a) image.Digits median step time" in result.stdout
     assert "(c) image.Digits with multi_worker" in result.stdout
+    options = report["step_options"]["image.Digits"]
+    assert set(options) == {"float32", "xla", "bfloat16", "xla+bfloat16"}
+    assert all(row["step_ms"] > 0 for row in options.values())
+    assert "(d) median ms per step" in result.stdout

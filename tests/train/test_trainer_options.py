@@ -89,3 +89,28 @@ def test_mixed_precision_trains_with_a_finite_loss_and_writes_metrics(tmp_path):
     assert losses and all(np.isfinite(losses)) and losses[-1] < losses[0]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["step"] == 20 and np.isfinite(metrics["loss"]) and metrics["accuracy"] > 0.2
+
+
+def test_bfloat16_mixed_precision_needs_no_loss_scaling(tmp_path):
+    trainer = train(tmp_path, "train.mixed_precision=True", "train.mixed_precision_dtype='bfloat16'",
+                    "train.max_steps=20", "train.log_every=10")
+    assert trainer.task.compute_dtype == "bfloat16"
+    assert not type(trainer.optimizer).__name__.startswith("LossScaleOptimizer")
+    losses = [r["loss"] for r in log(tmp_path) if "loss" in r]
+    assert losses and all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_an_unknown_mixed_precision_dtype_is_refused_by_name(tmp_path):
+    from liveri.errors import UsageError
+
+    with pytest.raises(UsageError, match="train.mixed_precision_dtype.*float16 or bfloat16"):
+        train(tmp_path, "train.mixed_precision=True", "train.mixed_precision_dtype='int4'")
+
+
+def test_xla_steps_follow_the_same_losses_as_the_plain_ones(tmp_path):
+    same = ["model.dropout.keep_prob=1.0", "train.max_steps=8"]
+    train(tmp_path / "plain", *same)
+    train(tmp_path / "xla", *same, "train.jit_compile=True")
+    plain = [r["loss"] for r in log(tmp_path / "plain") if "loss" in r]
+    xla = [r["loss"] for r in log(tmp_path / "xla") if "loss" in r]
+    np.testing.assert_allclose(xla, plain, rtol=1e-3)

@@ -138,7 +138,9 @@ class CtcAsr(BaseTask):
             # Padded frames back to zero (the bias made them non-zero), so the next layer sees
             # past an utterance's end what it sees when the batch is exactly as long.
             real = 1.0 - self._Downsample(paddings, stride)
-            x = conv(x) * tf.reshape(real, [tf.shape(real)[0], -1, 1, 1])  # TFLite: no newaxis
+            x = conv(x)
+            x = x * tf.cast(tf.reshape(real, [tf.shape(real)[0], -1, 1, 1]),  # TFLite: no newaxis
+                            x.dtype)  # the compute dtype under mixed precision
         shape = tf.shape(x)
         x = self.proj(tf.reshape(x, [shape[0], shape[1], self.conv_dims]))
         out_paddings = self._Downsample(paddings, self.time_stride)
