@@ -175,7 +175,10 @@ def _artifact_scenarios(runners: list[Runner], examples: dict[str, np.ndarray], 
             continue
         load = plan.scenarios if runner.beam is None else decoder_plan(plan.scenarios,
                                                                        MAX_DECODER_BATCH)
-        out[runner.key] = bench_scenarios(runner, examples, load, budget_ms, summaries, tick)
+        try:
+            out[runner.key] = bench_scenarios(runner, examples, load, budget_ms, summaries, tick)
+        except (ValueError, KeyError, RuntimeError) as e:  # as the batch sweep: noted, not fatal
+            out[runner.key] = {"error": f"{type(e).__name__}: {e}"}
     return out
 
 

@@ -218,13 +218,12 @@ def scenario_table(bench: dict[str, Any]) -> list[dict[str, Any]]:
     runs = dict(bench.get("artifact_scenarios", {}))
     server = bench.get("server", {}).get("scenarios")
     if server:
-        points = server["server"]["points"]
-        best = max(server["server"]["max_valid_qps"] or 0.0, 0.0)
+        points, best = server["server"]["points"], server["server"]["max_valid_qps"]
         held = next((p for p in points if p["offered_qps"] == best), points[-1])
         runs["server (gRPC)"] = {**server, "server": held}
     return [{"what": key, **{name: {k: run[name].get(k) for k in SCENARIO_FIGURES}
                              for name in SCENARIOS}}
-            for key, run in runs.items()]
+            for key, run in runs.items() if "error" not in run]
 
 
 SCENARIO_FIGURES = ("validity", "p99_ms", "early_stopping_p99_ms", "samples_per_s",
