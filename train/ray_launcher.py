@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from liveri import layout
+from liveri.errors import UsageError
 
 RAY_DIR = "ray"  # under the logdir: Ray Train's run state
 
@@ -33,17 +34,11 @@ def launch_on_ray(args: argparse.Namespace) -> int:
     # Ray folds log lines that differ only in numbers: each step's progress line would vanish
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     address = args.ray_address or os.environ.get("RAY_ADDRESS")
-    if address:
-        _token_auth_when_a_token_is_here()  # read when ray is imported
-    import ray
+    ray = _connect(address, args.workers)
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.tensorflow import TensorflowTrainer
 
     logdir = Path(args.logdir).resolve()
-    if address:
-        ray.init(address=address)
-    else:  # enough CPUs for every worker, as the local launcher oversubscribes
-        ray.init(num_cpus=max(os.cpu_count() or 1, args.workers), include_dashboard=False)
     print(f"[train] Ray cluster {address or 'started here'}: {args.workers} workers",
           file=sys.stderr, flush=True)
     trainer = TensorflowTrainer(
@@ -64,6 +59,24 @@ def launch_on_ray(args: argparse.Namespace) -> int:
     metrics = json.loads((logdir / layout.METRICS_FILE).read_text())
     print(json.dumps(metrics, sort_keys=True))  # as the chief prints it with one worker
     return 0
+
+
+def _connect(address: str | None, workers: int) -> Any:
+    """Ray, connected to the cluster at `address`, or to a local one started with a CPU for
+    every worker (oversubscribing, as the local launcher does)."""
+    if address:
+        _token_auth_when_a_token_is_here()  # read when ray is imported
+    try:
+        import ray
+        import ray.train.tensorflow  # noqa: F401
+    except ImportError as e:
+        raise UsageError(f"--launcher ray: {e}; expected ray[train] installed (the 'cluster' "
+                         "extra: pip install -e '.[cluster]', as scripts/setup.sh does)") from None
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=max(os.cpu_count() or 1, workers), include_dashboard=False)
+    return ray
 
 
 def _token_auth_when_a_token_is_here() -> None:
