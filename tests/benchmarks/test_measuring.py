@@ -92,7 +92,7 @@ def test_loadgen_single_and_multi_stream_time_the_known_sleep_and_judge_the_run(
 
 def test_loadgen_server_scenario_holds_a_light_rate_and_is_invalid_when_overloaded(tmp_path):
     sleeper = Sleeper()
-    light = loadgen.run(sleeper.system, 4, loadgen.Scenario("server", 200, 20.0), QUICK,
+    light = loadgen.run(sleeper.system, 4, loadgen.Scenario("server", 200, 100.0), QUICK,
                         tmp_path / "light.txt")
     assert light["validity"] == "VALID" and light["samples_per_s"] == pytest.approx(200, rel=0.3)
     assert "Scenario : Server" in (tmp_path / "light.txt").read_text()
