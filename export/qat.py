@@ -1,10 +1,11 @@
 """Quantization-aware fine-tuning before the full-int8 conversion (`export.qat_steps`).
 
 The trained task is wrapped whole in tfmot's `QuantizeWrapperV2`: every Linear/Conv2D weight
-under it computes through an 8-bit fake quantizer, both in the loss it fine-tunes on (the task's
-own `ComputeLoss` on its training input) and in the `features` function saved afterwards. The
-converter takes the weight ranges from those FakeQuant ops and calibrates every other tensor on
-training examples, as the post-training int8 path does. The SavedModel (not concrete functions)
+under it computes through an 8-bit fake quantizer, and with `export.qat_activations` so does
+every activation the shared layers name (qat_activations.py), both in the loss it fine-tunes on
+(the task's own `ComputeLoss` on its training input) and in the `features` function saved
+afterwards. The converter takes those ranges from the FakeQuant ops and calibrates every other
+tensor on training examples, as the post-training int8 path does. The SavedModel (not concrete functions)
 is what it converts from: calibration fails on concrete functions that hold variables.
 
 tfmot rewrites Keras 2 layers only, so the wrapper is a `tf_keras` layer; the rest of export
@@ -20,7 +21,9 @@ from typing import Any
 
 import numpy as np
 from liveri.export import tflite
+from liveri.export.qat_activations import ActivationQuantizers
 from liveri.train.layers.keras_qat import QuantizedLayers
+from liveri.train.progress import Progress
 
 from liveri.lazy import tf
 from liveri.params import Params
@@ -39,12 +42,15 @@ def _classes() -> tuple[type, type]:
     class TaskLayer(tf_keras.layers.Layer):
         """A whole task as one Keras layer: its loss on a batch, or its `features` outputs."""
 
-        def __init__(self, task: Any, **kwargs: Any) -> None:
+        def __init__(self, task: Any, activations: bool, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.task = task
             self.task_variables = task.variables  # tracked, so the wrapper trains them
+            self.activations = ActivationQuantizers(task, self) if activations else None
 
         def call(self, inputs: dict[str, Any], training: Any = None) -> Any:
+            if self.activations:
+                self.activations.Begin(training="batch" in inputs)  # the loss trains ranges
             if "batch" in inputs:
                 return self.task.ComputeLoss(inputs["batch"], training=True)[0]
             return self.task.ServeFeatures(**inputs["features"])
@@ -80,19 +86,30 @@ def _classes() -> tuple[type, type]:
     return TaskLayer, WeightsQuantizeConfig
 
 
-def wrap(task: Any) -> Any:
-    """The task inside tfmot's QuantizeWrapperV2 (weights fake-quantized on every call)."""
+def wrap(task: Any, activations: bool = False) -> Any:
+    """The task inside tfmot's QuantizeWrapperV2: weights fake-quantized on every call, and
+    with `activations` every activation the task's layers name (ranges still at tfmot's +-6:
+    see `calibrate_activations`)."""
     import tensorflow_model_optimization as tfmot
 
     task_layer, config = _classes()
     if not QuantizedLayers(task):
         raise ValueError(f"{type(task).__name__} has no Linear or Conv2D layer to quantize")
-    return tfmot.quantization.keras.QuantizeWrapperV2(task_layer(task), config())
+    return tfmot.quantization.keras.QuantizeWrapperV2(task_layer(task, activations), config())
+
+
+def calibrate_activations(wrapper: Any, batches: Iterator[dict[str, Any]], count: int) -> int:
+    """Start every activation range at what `count` training batches show (eager, no
+    dropout); the number of tensors calibrated."""
+    task, activations = wrapper.layer.task, wrapper.layer.activations
+    batch_list = [next(batches) for _ in range(count)]
+    return activations.Calibrate(lambda b: task.ComputeLoss(b, training=False), batch_list)
 
 
 def fine_tune(wrapper: Any, batches: Iterator[dict[str, Any]], steps: int,
-              learning_rate: float, clip_norm: float = 0.0) -> list[float]:
-    """`steps` Adam steps of the wrapped task's loss under fake quantization; the losses."""
+              learning_rate: float, clip_norm: float = 0.0, batch_size: int = 1) -> list[float]:
+    """`steps` Adam steps of the wrapped task's loss under fake quantization, progress shown
+    every tenth; the losses."""
     import tf_keras
 
     task = wrapper.layer.task
@@ -109,7 +126,13 @@ def fine_tune(wrapper: Any, batches: Iterator[dict[str, Any]], steps: int,
         optimizer.apply_gradients(zip(grads, variables))
         return loss
 
-    return [float(step(next(batches))) for _ in range(steps)]
+    progress, every, losses = Progress(0, steps, batch_size, "qat"), max(1, steps // 10), []
+    for i in range(1, steps + 1):
+        losses.append(float(step(next(batches))))
+        if i % every == 0 or i == steps:
+            progress.update(i, float(np.mean(losses[-every:])))
+    progress.close()
+    return losses
 
 
 def save_features(wrapper: Any, features_fn: Any, export_dir: str) -> None:
@@ -134,17 +157,19 @@ def convert(params: Params, task: Any, inp: Any,
     `task` is fine-tuned in place: pass a copy the rest of export does not use.
     """
     p, t = params.export, params.train
-    wrapper = wrap(task)
+    wrapper = wrap(task, p.qat_activations)
     dataset = inp.Dataset("train", t.batch_size, training=True, seed=t.seed)
     batches = iter(dataset)
-    losses = fine_tune(wrapper, batches, p.qat_steps, p.qat_learning_rate, t.clip_gradient_norm)
+    calibrated = calibrate_activations(wrapper, batches, 8) if p.qat_activations else 0
+    losses = fine_tune(wrapper, batches, p.qat_steps, p.qat_learning_rate, t.clip_gradient_norm,
+                       t.batch_size)
     with tempfile.TemporaryDirectory(prefix="liveri-qat-") as tmp:
         save_features(wrapper, task.ExportSignatures(inp)["features"], tmp)
         content, notes = tflite.convert(tmp, "tflite_int8", ["features"], calibration,
                                         float_inputs=float_inputs)
     tenth = max(1, len(losses) // 10)
     notes["qat"] = {"steps": p.qat_steps, "learning_rate": p.qat_learning_rate,
-                    "batch_size": t.batch_size,
+                    "batch_size": t.batch_size, "fake_quantized_activations": calibrated,
                     "loss_first_tenth": float(np.mean(losses[:tenth])),
                     "loss_last_tenth": float(np.mean(losses[-tenth:]))}
     return content, notes

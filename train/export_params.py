@@ -14,6 +14,9 @@ def ExportParams() -> Params:
     p.Define("parity_examples", 0, "Held-out examples the parity report uses; 0: all of them.")
     p.Define("qat_steps", 0, "Quantization-aware fine-tuning steps (tfmot) before a second "
              "full-int8 TFLite, tflite_int8_qat, beside the post-training one; 0: off.")
+    p.Define("qat_activations", False, "QAT also fake-quantizes the activations the layers "
+             "name (BaseLayer.ACTIVATIONS), ranges learned; False: weights only (docs/int8.md: "
+             "neither wins on both sequence models).")
     p.Define("qat_learning_rate", 1e-4, "Adam learning rate of the quantization-aware steps.")
     p.Define("int8_max_float_layers", 16, "When full int8 misses release.max_int8_metric_drop, "
              "keep at most this many of its worst layers in float (0: never).")

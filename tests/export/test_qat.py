@@ -85,3 +85,64 @@ def test_qat_steps_add_the_format_and_it_is_converted_last():
     assert parse_formats(None, default, 7) == [*default, "tflite_int8_qat"]
     assert parse_formats("tflite_int8_qat,onnx", [], 7) == ["saved_model", "onnx",
                                                             "tflite_int8_qat"]
+
+
+def test_activation_ranges_start_from_data_train_and_are_what_the_int8_artifact_uses(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+    from liveri.export import qat, tflite
+    from liveri.train import registry
+
+    params = registry.get("image.Digits")().Params()
+    task, inp = params.model.Instantiate(), params.input.Instantiate()
+    wrapper = qat.wrap(task, activations=True)
+    ranges = wrapper.layer.activations.ranges
+    batches = iter(inp.Dataset("train", 16, training=True))
+    # Every Linear and Conv2D input of the classifier is seen (2 convolutions, 2 matmuls).
+    assert qat.calibrate_activations(wrapper, batches, 2) == 4
+    pixels = ranges["digits/conv/conv_0/input"]  # features are pixels / 16: 0..1
+    assert float(pixels["min_var"]) == 0.0 and 0.9 <= float(pixels["max_var"]) <= 1.0
+    hidden = ranges["digits/hidden/linear/input"]
+    before = float(hidden["max_var"])
+    qat.fine_tune(wrapper, batches, 5, 1e-3)
+    # tfmot's moving average moves a calibrated range a little each step; it never was +-6.
+    assert 0 < abs(float(hidden["max_var"]) - before) < 0.05 * before
+
+    pixels["max_var"].assign(2.0)  # a range no calibration would give: the artifact must use it
+    export_dir = str(tmp_path / "qat")
+    features_fn = task.ExportSignatures(inp)["features"]
+    qat.save_features(wrapper, features_fn, export_dir)
+    examples = [next(batches)["pixels"][:1] for _ in range(4)]
+    content, notes = tflite.convert(export_dir, "tflite_int8", ["features"], lambda: (
+        {"features": task.Preprocess(p).numpy()} for p in examples), float_inputs=True)
+    assert notes["fully_int8"] is True
+    interpreter = Interpreter(model_content=content)
+    first_conv = next(op for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D")
+    scale, zero_point = interpreter.get_tensor_details()[first_conv["inputs"][0]]["quantization"]
+    assert np.isclose(scale, 2.0 / 255, rtol=1e-3) and zero_point == -128
+
+
+def test_a_transformer_with_fake_quantized_activations_converts_to_full_int8(tmp_path):
+    # A layer norm's output is every projection's input: quantized once, or the converter
+    # refuses the model (two ranges on one tensor across a reshape).
+    from liveri.export import qat, tflite
+    from liveri.train import registry
+
+    params = registry.get("text.TransformerLm")().Params()
+    params.model.decoder.Set(model_dims=32, num_layers=1)
+    params.model.decoder.layer.hidden_dims = 64
+    task, inp = params.model.Instantiate(), params.input.Instantiate()
+    wrapper = qat.wrap(task, activations=True)
+    batches = iter(inp.Dataset("train", 8, training=True))
+    seen = qat.calibrate_activations(wrapper, batches, 1)
+    # The embedded sum; 5 steps of each of 2 layer norms and the final one; query, key, value,
+    # probs; the inputs of the attention's output projection and of the feed-forward's second
+    # matmul (the relu's output); 2 residual sums. Projections reading a layer norm reuse its.
+    assert seen == 1 + 3 * 5 + 4 + 2 + 2
+    qat.fine_tune(wrapper, batches, 2, 1e-3)
+    features_fn = task.ExportSignatures(inp)["features"]
+    qat.save_features(wrapper, features_fn, str(tmp_path / "qat"))
+    requests = [{s.name: np.ones([1, 12], s.dtype.as_numpy_dtype) for s in
+                 features_fn.input_signature}]
+    content, notes = tflite.convert(str(tmp_path / "qat"), "tflite_int8", ["features"],
+                                    lambda: iter(requests), float_inputs=False)
+    assert notes["fully_int8"] is True and len(content) > 0

@@ -111,3 +111,15 @@ def test_conv_stack_layer_converts_to_tflite_within_1e4(tmp_path):
 def test_params_instantiate_requires_cls():
     with pytest.raises(Exception, match="cls"):
         Params().Instantiate()
+
+
+def test_a_named_activation_goes_through_its_attached_quantizer_and_others_are_refused():
+    layer = Linear(Linear.Params().Set(input_dims=3, output_dims=2, name="lin"))
+    x = tf.constant([[0.26, -1.0, 2.0]])
+    plain = layer(x).numpy()
+    layer.activation_quantizers["input"] = lambda t: tf.round(t * 2) / 2  # a coarse quantizer
+    rounded = tf.constant([[0.5, -1.0, 2.0]]) @ layer.w + layer.b
+    np.testing.assert_allclose(layer(x).numpy(), rounded.numpy(), rtol=1e-6)
+    assert not np.allclose(plain, rounded.numpy())
+    with pytest.raises(ValueError, match="lin: 'output' is not in Linear.ACTIVATIONS"):
+        layer.QAct("output", x)

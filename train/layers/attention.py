@@ -34,6 +34,8 @@ class MultiHeadAttention(BaseLayer):
     """query [B, T, D] attends to source [B, S, source_dims] (itself when source is None);
     paddings [B, S] are 1.0 at padded source positions, which get no attention."""
 
+    ACTIVATIONS = ("query", "key", "value", "probs")  # the batch matmuls' operands
+
     @classmethod
     def Params(cls) -> Params:
         p = super().Params()
@@ -74,14 +76,15 @@ class MultiHeadAttention(BaseLayer):
 
     def ProjectSource(self, source: Any) -> tuple[Any, Any]:
         """source [B, S, source_dims] -> (keys, values), each [B, S, heads, head_dims]."""
-        return self._SplitHeads(self.key(source)), self._SplitHeads(self.value(source))
+        keys = self._SplitHeads(self.QAct("key", self.key(source)))
+        return keys, self._SplitHeads(self.QAct("value", self.value(source)))
 
     def Attend(
         self, query: Any, keys: Any, values: Any, mask: Any = None, training: bool = False
     ) -> tuple[Any, Any]:
         """(output [B, T, input_dims], probs [B, heads, T, S]) for query [B, T, input_dims]
         over projected keys/values; mask [B or 1, 1, T or 1, S] is 1.0 where not to attend."""
-        q = self._SplitHeads(self.query(query)) * (self.head_dims ** -0.5)
+        q = self.QAct("query", self._SplitHeads(self.query(query)) * (self.head_dims ** -0.5))
         logits = tf.einsum("btnh,bsnh->bnts", q, keys)
         # Logits are clipped to +-LOGIT_LIMIT and masked positions set to -LOGIT_LIMIT: what a
         # masked position holds cannot matter (its weight is e^-LOGIT_LIMIT against e^(largest
@@ -92,7 +95,7 @@ class MultiHeadAttention(BaseLayer):
         if mask is not None:
             keep = 1.0 - tf.cast(mask, tf.float32)
             logits = logits * keep - LOGIT_LIMIT * (1.0 - keep)
-        probs = tf.nn.softmax(logits, axis=-1)
+        probs = self.QAct("probs", tf.nn.softmax(logits, axis=-1))
         probs = self.atten_dropout(tf.cast(probs, values.dtype), training=training)
         context = tf.einsum("bnts,bsnh->btnh", probs, values)
         shape = tf.shape(context)

@@ -9,6 +9,7 @@ child sets them.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from liveri.train.layers.variational_noise import AddNoise
@@ -49,6 +50,8 @@ def VariationalNoiseParams() -> Params:
 class BaseLayer:
     """Base of all layers: params in, TF2 variables held, children built explicitly."""
 
+    ACTIVATIONS: tuple[str, ...] = ()  # tensors QAct may fake-quantize (see QAct)
+
     @classmethod
     def Params(cls) -> Params:
         p = Params()
@@ -81,6 +84,8 @@ class BaseLayer:
         self.path = path if path is not None else (params.name or type(self).__name__.lower())
         self._children: dict[str, BaseLayer] = {}
         self._variables: dict[str, Any] = {}
+        # Filled by quantization-aware training (export/qat.py): one fake quantizer per name.
+        self.activation_quantizers: dict[str, Callable[[Any], Any]] = {}
 
     # -- building --------------------------------------------------------------------------
     def CreateChild(self, name: str, child_params: Params) -> BaseLayer:
@@ -162,6 +167,18 @@ class BaseLayer:
     def NoisyWeight(self, var: Any) -> Any:
         """`Weight(var)` plus variational noise while a `variational_noise.Step` is active."""
         return AddNoise(self.params.vn, self.params.random_seed, var, self.Weight(var))
+
+    def QAct(self, name: str, x: Any) -> Any:
+        """`x` through the fake quantizer attached for activation `name`, else `x` itself.
+
+        Full-int8 TFLite stores every tensor in 8 bits; a layer names in `ACTIVATIONS` the
+        tensors worth quantizing while training (Lingvo's QTensor), so quantization-aware
+        training can learn their ranges instead of leaving them to calibration.
+        """
+        if name not in self.ACTIVATIONS:
+            raise ValueError(f"{self.path}: {name!r} is not in {type(self).__name__}.ACTIVATIONS")
+        quantize = self.activation_quantizers.get(name)
+        return x if quantize is None else quantize(x)
 
     def FProp(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement FProp")

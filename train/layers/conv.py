@@ -14,6 +14,8 @@ from liveri.params import Params
 class Conv2D(BaseLayer):
     """NHWC convolution with a [h, w, in, out] filter, activation, then optional max/avg pool."""
 
+    ACTIVATIONS = ("input",)  # what the int8 convolution reads
+
     @classmethod
     def Params(cls) -> Params:
         p = super().Params()
@@ -40,7 +42,7 @@ class Conv2D(BaseLayer):
     def FProp(self, x: Any) -> Any:
         p = self.params
         y = tf.nn.conv2d(
-            self.CastToCompute(x), self.NoisyWeight(self.w), strides=(1, *p.filter_stride, 1),
+            self.QAct("input", self.CastToCompute(x)), self.NoisyWeight(self.w), strides=(1, *p.filter_stride, 1),
             padding=p.padding,
         )
         y = Activate(p.activation, y + self.NoisyWeight(self.b))

@@ -30,6 +30,8 @@ def MatmulLastAxis(x: Any, w: Any, transpose_w: bool = False) -> Any:
 class Linear(BaseLayer):
     """y = x W + b over the last axis."""
 
+    ACTIVATIONS = ("input",)  # what the int8 matmul reads
+
     @classmethod
     def Params(cls) -> Params:
         p = super().Params()
@@ -47,7 +49,7 @@ class Linear(BaseLayer):
         self.b = self.CreateVariable("b", (p.output_dims,), init="zeros") if p.use_bias else None
 
     def FProp(self, x: Any) -> Any:
-        x = self.CastToCompute(x)
+        x = self.QAct("input", self.CastToCompute(x))
         y = MatmulLastAxis(x, self.NoisyWeight(self.w))
         if self.b is not None:
             y = y + self.NoisyWeight(self.b)

@@ -14,6 +14,9 @@ from liveri.params import Params
 class LayerNorm(BaseLayer):
     """Normalizes the last axis to zero mean and unit variance, then scales and shifts."""
 
+    # Full-int8 TFLite computes a layer norm in steps, each output in 8 bits: all named here.
+    ACTIVATIONS = ("centered", "variance", "inverse_std", "normed", "output")
+
     @classmethod
     def Params(cls) -> Params:
         p = super().Params()
@@ -32,10 +35,11 @@ class LayerNorm(BaseLayer):
     def FProp(self, x: Any) -> Any:
         x = self.CastToCompute(x)
         mean = tf.reduce_mean(x, axis=-1, keepdims=True)
-        centered = x - mean
-        variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
-        normed = centered * tf.math.rsqrt(variance + self.params.epsilon)
-        return normed * self.Weight(self.scale) + self.Weight(self.bias)
+        centered = self.QAct("centered", x - mean)
+        variance = self.QAct("variance", tf.reduce_mean(tf.square(centered), -1, keepdims=True))
+        inverse_std = self.QAct("inverse_std", tf.math.rsqrt(variance + self.params.epsilon))
+        normed = self.QAct("normed", centered * inverse_std)
+        return self.QAct("output", normed * self.Weight(self.scale) + self.Weight(self.bias))
 
 
 class BatchNorm(BaseLayer):

@@ -33,6 +33,8 @@ def _LayerParams(p: Params) -> Params:
 class _FeedForwardBlock(BaseLayer):
     """Pre-norm feed-forward sub-layer: x + dropout(W2 relu(W1 ln(x)))."""
 
+    ACTIVATIONS = ("output",)  # the residual sum
+
     @classmethod
     def Params(cls) -> Params:
         p = super().Params()
@@ -54,11 +56,13 @@ class _FeedForwardBlock(BaseLayer):
 
     def FProp(self, x: Any, training: bool = False) -> Any:
         y = self.out(self.hidden(self.norm(x), training=training))
-        return x + self.dropout(y, training=training)
+        return self.QAct("output", x + self.dropout(y, training=training))
 
 
 class TransformerEncoderLayer(BaseLayer):
     """x [B, T, D] -> [B, T, D]: pre-norm self attention then feed-forward, each residual."""
+
+    ACTIVATIONS = ("attention_residual",)
 
     @classmethod
     def Params(cls) -> Params:
@@ -84,7 +88,7 @@ class TransformerEncoderLayer(BaseLayer):
         position t attends only to positions <= t."""
         x = self.CastToCompute(x)
         y = self.atten(self.atten_norm(x), paddings=paddings, training=training, causal=causal)
-        x = x + self.atten_dropout(y, training=training)
+        x = self.QAct("attention_residual", x + self.atten_dropout(y, training=training))
         return self.ffn(x, training=training)
 
 
@@ -102,6 +106,8 @@ def _CreateStack(stack: BaseLayer, p: Params) -> None:
 class TransformerEncoder(BaseLayer):
     """Features [B, T, input_dims] -> encodings [B, T, model_dims]: optional input projection,
     sinusoidal positions, N encoder layers, final layer norm."""
+
+    ACTIVATIONS = ("embedded",)  # inputs plus positions
 
     @classmethod
     def Params(cls) -> Params:
@@ -132,7 +138,7 @@ class TransformerEncoder(BaseLayer):
         if self.input_proj is not None:
             x = self.input_proj(x)
         shape = tf.shape(x)
-        x = x + self.position(Positions(shape[0], shape[1]))
+        x = self.QAct("embedded", x + self.position(Positions(shape[0], shape[1])))
         x = self.input_dropout(x, training=training)
         for layer in self.layers:
             x = layer(x, paddings=paddings, training=training, causal=causal)
@@ -142,6 +148,8 @@ class TransformerEncoder(BaseLayer):
 class TransformerDecoderLayer(BaseLayer):
     """x [B, T, D] -> [B, T, D]: causal self attention, cross attention to a source (when
     `cross_attention`), feed-forward; each pre-norm and residual."""
+
+    ACTIVATIONS = ("self_residual", "cross_residual")
 
     @classmethod
     def Params(cls) -> Params:
@@ -183,7 +191,7 @@ class TransformerDecoderLayer(BaseLayer):
         if source_paddings is not None:
             mask = PaddingMask(source_paddings)
         y, _ = self.cross_atten.Attend(self.cross_norm(x), keys, values, mask, training)
-        return x + self.cross_dropout(y, training=training)
+        return self.QAct("cross_residual", x + self.cross_dropout(y, training=training))
 
     def FProp(
         self, x: Any, paddings: Any = None, source: Any = None, source_paddings: Any = None,
@@ -191,7 +199,7 @@ class TransformerDecoderLayer(BaseLayer):
     ) -> Any:
         x = self.CastToCompute(x)
         y = self.self_atten(self.self_norm(x), paddings=paddings, training=training)
-        x = x + self.self_dropout(y, training=training)
+        x = self.QAct("self_residual", x + self.self_dropout(y, training=training))
         if self.cross_atten is not None:
             if source is None:
                 raise ValueError(f"{self.path}: cross_attention is on, so a source is needed")
@@ -213,7 +221,7 @@ class TransformerDecoderLayer(BaseLayer):
         """Position `step` alone: x [B, D] -> (output [B, D], updated cache)."""
         x = self.CastToCompute(x)
         y, self_cache = self.self_atten.ExtendStep(self.self_norm(x), cache["self"], step)
-        x = tf.expand_dims(x + y, 1)
+        x = tf.expand_dims(self.QAct("self_residual", x + y), 1)
         new_cache = dict(cache, self=self_cache)
         if self.cross_atten is not None:
             x = self._Cross(x, cache["cross_key"], cache["cross_value"], source_paddings, False)
@@ -223,6 +231,8 @@ class TransformerDecoderLayer(BaseLayer):
 class TransformerDecoder(BaseLayer):
     """Token ids [B, T] -> logits [B, T, vocab]: embedding, sinusoidal positions, N decoder
     layers, final layer norm, softmax (sharing the embedding table when `tie_embedding`)."""
+
+    ACTIVATIONS = ("embedded",)  # embeddings plus positions
 
     @classmethod
     def Params(cls) -> Params:
@@ -258,6 +268,7 @@ class TransformerDecoder(BaseLayer):
         """Logits [B, T, vocab] (float32); position t sees ids[:, :t+1] only."""
         shape = tf.shape(ids)
         x = self.embedding(ids) + self.position(Positions(shape[0], shape[1]))
+        x = self.QAct("embedded", x)
         x = self.input_dropout(x, training=training)
         for layer in self.layers:
             x = layer(x, paddings=paddings, source=source, source_paddings=source_paddings,
@@ -281,7 +292,7 @@ class TransformerDecoder(BaseLayer):
     def ExtendStep(self, ids: Any, cache: dict, step: Any) -> tuple[Any, dict]:
         """ids [B] at position `step` -> (logits [B, vocab] float32, updated cache); equals
         FProp's logits at `step` given the same earlier ids."""
-        x = self.embedding(ids) + self.position(step)
+        x = self.QAct("embedded", self.embedding(ids) + self.position(step))
         source_paddings = cache.get("source_paddings")
         new_cache = dict(cache)
         for i, layer in enumerate(self.layers):
