@@ -5,8 +5,9 @@ under it computes through an 8-bit fake quantizer, and with `export.qat_activati
 every activation the shared layers name (qat_activations.py), both in the loss it fine-tunes on
 (the task's own `ComputeLoss` on its training input) and in the `features` function saved
 afterwards. The converter takes those ranges from the FakeQuant ops and calibrates every other
-tensor on training examples, as the post-training int8 path does. The SavedModel (not concrete functions)
-is what it converts from: calibration fails on concrete functions that hold variables.
+tensor on training examples, as the post-training int8 path does. The SavedModel (not
+concrete functions) is what it converts from: calibration fails on concrete functions that hold
+variables.
 
 tfmot rewrites Keras 2 layers only, so the wrapper is a `tf_keras` layer; the rest of export
 does not use Keras, so this runs in the exporting process.

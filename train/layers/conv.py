@@ -41,10 +41,9 @@ class Conv2D(BaseLayer):
 
     def FProp(self, x: Any) -> Any:
         p = self.params
-        y = tf.nn.conv2d(
-            self.QAct("input", self.CastToCompute(x)), self.NoisyWeight(self.w), strides=(1, *p.filter_stride, 1),
-            padding=p.padding,
-        )
+        x = self.QAct("input", self.CastToCompute(x))
+        y = tf.nn.conv2d(x, self.NoisyWeight(self.w), strides=(1, *p.filter_stride, 1),
+                         padding=p.padding)
         y = Activate(p.activation, y + self.NoisyWeight(self.b))
         if p.pooling == "max":
             y = tf.nn.max_pool2d(y, p.pool_size, p.pool_size, "SAME")

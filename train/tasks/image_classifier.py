@@ -9,17 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from liveri.train.layers.conv import Conv2DStack
 from liveri.train.layers.dropout import Dropout
 from liveri.train.layers.linear import FeedForward, Linear
 from liveri.train.layers.softmax import SmoothLabels
-from liveri.train.tasks.base_task import BaseTask
+from liveri.train.tasks.conv_image import ConvImageTask
 
 from liveri.lazy import tf
 from liveri.params import Params
 
 
-class ImageClassifier(BaseTask):
+class ImageClassifier(ConvImageTask):
     input_kind = "image"
     main_metric = "accuracy"
     higher_is_better = True
@@ -27,11 +26,7 @@ class ImageClassifier(BaseTask):
     @classmethod
     def Params(cls) -> Params:
         p = super().Params()
-        p.Define("image_height", 8, "Input height in pixels.")
-        p.Define("image_width", 8, "Input width in pixels.")
-        p.Define("pixel_max", 255.0, "Largest raw pixel value; inputs are scaled by 1/pixel_max.")
         p.Define("labels", [str(i) for i in range(10)], "Class names, in class-id order.")
-        p.Define("conv", Conv2DStack.Params(), "Convolutional front end.")
         p.Define("hidden_dims", 64, "Width of the feed-forward layer after the convolutions.")
         p.Define("dropout", Dropout.Params().Set(keep_prob=0.8), "Dropout before the logits.")
         return p
@@ -39,31 +34,21 @@ class ImageClassifier(BaseTask):
     def __init__(self, params: Params, path: str | None = None) -> None:
         super().__init__(params, path)
         p = self.params
-        self.conv = self.CreateChild("conv", p.conv)
-        h, w, c = self.conv.OutputShape(p.image_height, p.image_width)
-        self.hidden = self.CreateChild(
-            "hidden", FeedForward.Params().Set(input_dims=h * w * c, output_dims=p.hidden_dims)
-        )
+        self.hidden = self.CreateChild("hidden", FeedForward.Params().Set(
+            input_dims=self.flat_dims, output_dims=p.hidden_dims))
         self.dropout = self.CreateChild("dropout", p.dropout)
         self.logits = self.CreateChild(
             "logits", Linear.Params().Set(input_dims=p.hidden_dims, output_dims=len(p.labels))
         )
-        self.flat_dims = h * w * c
 
     @property
     def num_classes(self) -> int:
         return len(self.params.labels)
 
-    def Preprocess(self, pixels: Any) -> Any:
-        """Raw pixels [N, H, W] (any numeric dtype) -> float features [N, H, W, 1] in [0, 1]."""
-        x = tf.cast(pixels, tf.float32) / self.params.pixel_max
-        return tf.expand_dims(x, -1)
-
     def Encode(self, features: Any, training: bool = False) -> Any:
         """Features -> the hidden vector [N, hidden_dims] the heads read (a shared trunk)."""
-        x = self.conv(features)
-        x = tf.reshape(x, (-1, self.flat_dims))
-        return self.dropout(self.hidden(x, training=training), training=training)
+        x = self.hidden(self.ConvFeatures(features), training=training)
+        return self.dropout(x, training=training)
 
     def Logits(self, features: Any, training: bool = False) -> Any:
         return tf.cast(self.logits(self.Encode(features, training)), tf.float32)

@@ -14,18 +14,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from liveri.train.layers.conv import Conv2D, Conv2DStack
+from liveri.train.layers.conv import Conv2D
 from liveri.train.layers.linear import FeedForward, Linear
 from liveri.train.layers.sampling import GaussianSample
 from liveri.train.layers.variational_noise import CurrentStep
-from liveri.train.tasks.base_task import BaseTask
+from liveri.train.tasks.conv_image import ConvImageTask
 
 from liveri.errors import UsageError
 from liveri.lazy import tf
 from liveri.params import Params
 
 
-class ImageVae(BaseTask):
+class ImageVae(ConvImageTask):
     input_kind = "latent"
     main_metric = "neg_elbo"
     higher_is_better = False
@@ -33,10 +33,6 @@ class ImageVae(BaseTask):
     @classmethod
     def Params(cls) -> Params:
         p = super().Params()
-        p.Define("image_height", 8, "Image height in pixels (even).")
-        p.Define("image_width", 8, "Image width in pixels (even).")
-        p.Define("pixel_max", 16, "Largest pixel value; pixels take the levels 0..pixel_max.")
-        p.Define("conv", Conv2DStack.Params(), "Encoder convolutions.")
         p.Define("hidden_dims", 256, "Width of the encoder's and the decoder's hidden layer.")
         p.Define("latent_dims", 16, "Size of the Gaussian latent.")
         p.Define("decoder_channels", 32, "Channels of the decoder's half-resolution map.")
@@ -47,10 +43,14 @@ class ImageVae(BaseTask):
     def __init__(self, params: Params, path: str | None = None) -> None:
         super().__init__(params, path)
         p = self.params
-        levels = p.pixel_max + 1
-        self.conv = self.CreateChild("conv", p.conv)
-        h, w, c = self.conv.OutputShape(p.image_height, p.image_width)
-        self.flat_dims = h * w * c
+        if p.pixel_max < 1 or p.pixel_max != int(p.pixel_max):
+            raise ValueError(f"{self.path}: pixel_max must be a whole number >= 1 (pixels take "
+                             f"the levels 0..pixel_max), got {p.pixel_max}")
+        if p.image_height % 2 or p.image_width % 2:
+            raise ValueError(f"{self.path}: image_height and image_width must be even (the "
+                             "decoder doubles a half-size map), got "
+                             f"{p.image_height}x{p.image_width}")
+        self.levels = levels = int(p.pixel_max) + 1
         self.enc_hidden = self.CreateChild("enc_hidden", FeedForward.Params().Set(
             input_dims=self.flat_dims, output_dims=p.hidden_dims))
         self.mean = self.CreateChild("mean", Linear.Params().Set(
@@ -67,14 +67,9 @@ class ImageVae(BaseTask):
         self.dec_logits = self.CreateChild("dec_logits", Conv2D.Params().Set(
             filter_shape=(3, 3, p.decoder_channels // 4, levels), activation="none"))
 
-    def Preprocess(self, pixels: Any) -> Any:
-        """Raw pixels [N, H, W] -> features [N, H, W, 1] in [0, 1]."""
-        return tf.expand_dims(tf.cast(pixels, tf.float32) / self.params.pixel_max, -1)
-
     def Encode(self, features: Any) -> tuple[Any, Any]:
         """Features -> the latent's (mean, log-variance), each [N, latent_dims]."""
-        x = tf.reshape(self.conv(features), (-1, self.flat_dims))
-        x = self.enc_hidden(x)
+        x = self.enc_hidden(self.ConvFeatures(features))
         return tf.cast(self.mean(x), tf.float32), tf.cast(self.log_var(x), tf.float32)
 
     def DecodeLogits(self, z: Any) -> Any:
@@ -88,7 +83,7 @@ class ImageVae(BaseTask):
         mean, log_var = self.Encode(self.Preprocess(batch["pixels"]))
         logits = self.DecodeLogits(self.sample(mean, log_var))
         nll = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=tf.clip_by_value(pixels, 0, self.params.pixel_max), logits=logits), [1, 2])
+            labels=tf.clip_by_value(pixels, 0, self.levels - 1), logits=logits), [1, 2])
         kl = self.sample.KlToPrior(mean, log_var)
         count = tf.cast(tf.shape(nll)[0], tf.float32)
         loss = tf.reduce_mean(nll + self._KlWeight(training) * kl)
@@ -101,7 +96,7 @@ class ImageVae(BaseTask):
     def ExtraMetrics(self, inp: Any, split: str, metrics: dict[str, float]) -> dict[str, float]:
         """The NLL (nats per image) of independent pixels, each a categorical fitted to the
         train split's counts (add-one): the bound a latent must beat to be worth its KL."""
-        levels = self.params.pixel_max + 1
+        levels = self.levels
         train = np.clip(inp.Examples("train")["pixels"].astype(np.int64), 0, levels - 1)
         counts = 1.0 + np.stack([(train == v).sum(0) for v in range(levels)], -1)
         log_p = np.log(counts / counts.sum(-1, keepdims=True))  # [H, W, levels]
