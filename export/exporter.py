@@ -185,7 +185,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
     examples = kind.examples_from_serving(serving_inputs)
     reference = parity.trained_model(kind, signatures["features"])
     reference_answers, reference_outputs = parity.run_all(reference, examples)
-    metric = task.main_metric
+    metric = task.artifact_metric or task.main_metric
     report: dict[str, Any] = {"examples": len(reference_answers), "split": "test",
                               "reference": "trained model (checkpoint, eager TensorFlow)",
                               "reference_metrics": task.AnswerMetrics(reference_answers, test),
@@ -278,7 +278,7 @@ def _selective_int8(params: Params, task: Any, tmp: Path, artifacts: list[Artifa
     formats_made = {a.format for a in artifacts}
     if not {"tflite_float", "tflite_int8"} <= formats_made:
         return
-    metric = task.main_metric
+    metric = task.artifact_metric or task.main_metric
     float_metric = _entry(artifacts, "tflite_float").metrics[metric]
     int8 = _entry(artifacts, "tflite_int8")
     int8_content = (tmp / int8.path).read_bytes()

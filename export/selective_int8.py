@@ -21,9 +21,10 @@ from liveri.export.quant_debug import Int8Debugger
 
 
 def counts(limit: int, available: int) -> list[int]:
-    """How many layers each try keeps in float: 1, 2, 4, ... up to `limit` (and the layers
-    there are), the last try at the limit itself."""
-    top = min(limit, available)
+    """How many layers each try keeps in float: 1, 2, 4, ... up to `limit`, the last try at
+    the limit itself; never all `available` layers (that is no int8 model, and the debugger
+    refuses it: image.DigitsVae's int8 has 5)."""
+    top = min(limit, available - 1)
     found, k = [], 1
     while k < top:
         found.append(k)

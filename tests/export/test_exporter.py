@@ -163,6 +163,6 @@ def test_int8_over_budget_tries_keeping_its_worst_layers_in_float(digits_logdir,
 
 
 def test_selective_int8_tries_double_up_to_the_limit():
-    assert counts(16, 8) == [1, 2, 4, 8]
+    assert counts(16, 8) == [1, 2, 4, 7] and counts(16, 5) == [1, 2, 4]
     assert counts(6, 100) == [1, 2, 4, 6]
-    assert counts(1, 5) == [1] and counts(0, 5) == []
+    assert counts(1, 5) == [1] and counts(0, 5) == [] and counts(4, 1) == []

@@ -24,6 +24,9 @@ class BaseTask(BaseLayer):
     # The main eval metric, and whether higher is better.
     main_metric: str = ""
     higher_is_better: bool = True
+    # The metric of the exported artifacts' answers (AnswerMetrics; same direction), where the
+    # main metric needs more than the answers (a VAE's ELBO); "": main_metric.
+    artifact_metric: str = ""
     # The SavedModel signature tf2onnx converts (string ops do not convert: use "features").
     onnx_signature: str = "serving_default"
     # A decoder's beam-1 twin of onnx_signature, joined into the same ONNX file (`greedy` input).

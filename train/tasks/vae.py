@@ -20,7 +20,6 @@ from liveri.train.layers.sampling import GaussianSample
 from liveri.train.layers.variational_noise import CurrentStep
 from liveri.train.tasks.conv_image import ConvImageTask
 
-from liveri.errors import UsageError
 from liveri.lazy import tf
 from liveri.params import Params
 
@@ -29,6 +28,9 @@ class ImageVae(ConvImageTask):
     input_kind = "latent"
     main_metric = "neg_elbo"
     higher_is_better = False
+    # Exported, the decoder answers a latent with an image: judged by how far the images it
+    # decodes from the test images' posterior means are from those images.
+    artifact_metric = "reconstruction_mae"
 
     @classmethod
     def Params(cls) -> Params:
@@ -95,7 +97,9 @@ class ImageVae(ConvImageTask):
 
     def ExtraMetrics(self, inp: Any, split: str, metrics: dict[str, float]) -> dict[str, float]:
         """The NLL (nats per image) of independent pixels, each a categorical fitted to the
-        train split's counts (add-one): the bound a latent must beat to be worth its KL."""
+        train split's counts (add-one): the bound a latent must beat to be worth its KL; and
+        the exported decoder's metric, the mean absolute pixel error of decoding each test
+        image's posterior mean."""
         levels = self.levels
         train = np.clip(inp.Examples("train")["pixels"].astype(np.int64), 0, levels - 1)
         counts = 1.0 + np.stack([(train == v).sum(0) for v in range(levels)], -1)
@@ -103,12 +107,64 @@ class ImageVae(ConvImageTask):
         test = np.clip(inp.Examples(split)["pixels"].astype(np.int64), 0, levels - 1)
         h, w = np.meshgrid(np.arange(test.shape[1]), np.arange(test.shape[2]), indexing="ij")
         nll = -log_p[h[None], w[None], test].sum((1, 2))
-        return {"independent_pixels_nll": float(nll.mean())}
+        latents = self.ServingInputs({"pixels": test})["latent"]
+        decoded = np.concatenate([self.DecodePixels(latents[i:i + 256]).numpy()
+                                  for i in range(0, len(latents), 256)])
+        return {"independent_pixels_nll": float(nll.mean()),
+                "reconstruction_mae": float(np.abs(decoded - test).mean())}
+
+    def DecodePixels(self, latent: Any) -> Any:
+        """Latents [N, D] -> the most likely level of each pixel, [N, H, W] int32."""
+        return tf.argmax(self.DecodeLogits(latent), -1, output_type=tf.int32)
+
+    def ServeFeatures(self, latent: Any) -> dict[str, Any]:
+        return {"pixels": tf.cast(self.DecodePixels(latent), tf.float32)}
 
     def ExportSignatures(self, inp: Any) -> dict[str, Any]:
-        raise UsageError(f"{self.params.name}: exporting a VAE (the decoder as latent -> pixels, "
-                         "the encoder as a second signature) is not built yet; train and eval "
-                         "work")
+        """serving_default and features: the decoder (latent -> pixels, uint8 levels like the
+        scans, and float for TFLite and ONNX); encode: the encoder (pixels -> posterior)."""
+        p = self.params
+
+        def Serve(latent: Any) -> dict[str, Any]:
+            return {"pixels": tf.cast(self.DecodePixels(latent), tf.uint8)}
+
+        def Encode(pixels: Any) -> dict[str, Any]:
+            mean, log_var = self.Encode(self.Preprocess(pixels))
+            return {"latent_mean": mean, "latent_log_var": log_var}
+
+        latent = tf.TensorSpec([None, p.latent_dims], tf.float32, "latent")
+        return {
+            "serving_default": tf.function(Serve, input_signature=[latent]),
+            "features": tf.function(self.ServeFeatures, input_signature=[latent]),
+            "encode": tf.function(Encode, input_signature=[
+                tf.TensorSpec([None, p.image_height, p.image_width], tf.uint8, "pixels")]),
+        }
+
+    def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The posterior means of `raw`'s images: the decoder's answers are then comparable
+        with the images themselves."""
+        means = [self.Encode(self.Preprocess(raw["pixels"][i:i + 256]))[0].numpy()
+                 for i in range(0, len(raw["pixels"]), 256)]
+        return {"latent": np.concatenate(means).astype(np.float32)}
+
+    def AnswerMetrics(self, answers: list[dict[str, Any]],
+                      raw: dict[str, np.ndarray]) -> dict[str, float]:
+        decoded = np.array([a["pixels"] for a in answers], np.float32)
+        errors = np.abs(decoded - np.asarray(raw["pixels"][: len(decoded)], np.float32))
+        return {"reconstruction_mae": float(errors.mean())}
+
+    def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
+        return {"kind": "latent", "raw_input": {"name": "latent",
+                                                "shape": [self.params.latent_dims],
+                                                "dtype": "float32", "prior": "N(0, I)"}}
+
+    def PostprocessingSpec(self, inp: Any) -> dict[str, Any]:
+        return {"kind": "generate_image", "scores_output": "pixels",
+                "pixel_max": int(self.params.pixel_max),
+                "answer": "pixels: the most likely level (0..pixel_max) of each pixel"}
+
+    def AssetFiles(self, inp: Any) -> dict[str, str]:
+        return {}
 
     def _KlWeight(self, training: bool) -> Any:
         step = CurrentStep()

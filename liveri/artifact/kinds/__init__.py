@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from liveri.artifact.kinds.base import Encoded, InputError, Kind, KindError
 from liveri.artifact.kinds.image import Image
+from liveri.artifact.kinds.latent_image import LatentImage
 from liveri.artifact.kinds.speech import SpeechToText
 from liveri.artifact.kinds.tensors import Tensors
 from liveri.artifact.kinds.text_lm import TextLm
@@ -24,7 +25,7 @@ from liveri.artifact.kinds.text_to_text import TextToText
 __all__ = ["Encoded", "InputError", "Kind", "KindError", "kind_name", "load"]
 
 _KINDS: dict[str, type[Kind]] = {k.name: k for k in (Image, TextTagging, TextLm, TextToText,
-                                                     SpeechToText, Tensors)}
+                                                     SpeechToText, Tensors, LatentImage)}
 
 
 def kind_name(postprocessing: Mapping) -> str:
