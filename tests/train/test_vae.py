@@ -93,6 +93,21 @@ def test_the_exported_decoder_answers_a_latent_with_the_same_image_everywhere(va
     posterior = loaded.signatures["encode"](pixels=pixels)
     assert posterior["latent_mean"].shape == (1, 16)
 
+    # Served: TF Serving's own client sends a latent batch and gets the images back.
+    import grpc
+    from liveri.serve.server import ModelServer
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    with ModelServer(model_repo=str(repo), port=0, rest_api_port=0, metrics_port=0) as server:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "image_digitsvae"
+            request.inputs["latent"].CopyFrom(tf.make_tensor_proto(np.repeat(latent, 3, 0)))
+            reply = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                request, timeout=30)
+    served = tf.make_ndarray(reply.outputs["pixels"])
+    assert served.shape == (3, 8, 8) and (served == pixels.numpy()).all()
+
     # On a device: the float bundle, LiteRT only, answers the SavedModel's image.
     liveri("bundle", "--model_repo", str(repo), "--name", "image_digitsvae", "--format",
            "tflite_float", "--out", str(tmp_path / "vae.zip"))
