@@ -1,4 +1,5 @@
-"""The on-device runner: `python -m liveri.mobile run FILE.zip --input-file X.npy` prints JSON.
+"""The on-device runner: `python -m liveri.mobile run FILE.zip --input-file X.npy` prints JSON;
+a generator's bundle also takes `--sample N [--seed S] --out DIR` (images written to DIR).
 
 LiteRT and numpy only, like a device: no TensorFlow. Exit 0 with the answer on stdout; exit 2
 with the reason on stderr for a changed file in the bundle or input the model does not take.
@@ -13,6 +14,7 @@ from typing import Any
 
 from liveri.mobile.bundle import Bundle, InputError
 from liveri.mobile.inputs import read_npy, read_wav
+from liveri.mobile.samples import write_samples
 
 from liveri.errors import UsageError
 
@@ -30,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
                             "inputs: .npz, one array per input)")
     given.add_argument("--text", metavar="STR", help="text bundles: the input string")
     given.add_argument("--wav", metavar="FILE.wav", help="audio bundles: mono 16-bit PCM")
+    given.add_argument("--sample", type=int, metavar="N",
+                       help="generator bundles: decode N latents drawn from the prior into "
+                            "images in --out (PNG each, grid.png, samples.npy)")
+    run.add_argument("--seed", type=int, default=0, help="--sample: the latents' seed")
+    run.add_argument("--out", metavar="DIR", help="--sample: where the images go")
     run.add_argument("--num-threads", type=int, default=1, help="LiteRT interpreter threads")
     return parser
 
@@ -51,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         bundle = Bundle(args.bundle, num_threads=args.num_threads)
-        answer = bundle.predict(raw_input(bundle, args))
+        if args.sample is not None:
+            if not args.out:
+                raise InputError("--sample: expected --out DIR for the images")
+            answer = write_samples(bundle, args.sample, args.seed, args.out)
+        else:
+            answer = bundle.predict(raw_input(bundle, args))
     except UsageError as e:
         print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
         return 2

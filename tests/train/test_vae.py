@@ -42,10 +42,9 @@ def test_kl_weight_warms_up_with_the_step_and_is_one_in_eval():
     assert float(task._KlWeight(training=True)) == 1.0  # outside training
 
 
-def mobile_run(bundle, example) -> subprocess.CompletedProcess:
+def mobile_run(bundle, *args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "liveri.mobile", "run", str(bundle),
-                           "--input-file", str(example)], capture_output=True, text=True,
-                          timeout=120)
+                           *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,7 @@ def test_the_exported_decoder_answers_a_latent_with_the_same_image_everywhere(va
                                                                            tmp_path):
     import tensorflow as tf
 
-    from liveri.artifact import manifest
+    from liveri.artifact import kinds, manifest
 
     repo = tmp_path / "repo"
     liveri("export", "-e", "image.DigitsVae", "--logdir", str(vae_logdir), "--model_repo",
@@ -112,9 +111,25 @@ def test_the_exported_decoder_answers_a_latent_with_the_same_image_everywhere(va
     liveri("bundle", "--model_repo", str(repo), "--name", "image_digitsvae", "--format",
            "tflite_float", "--out", str(tmp_path / "vae.zip"))
     np.save(tmp_path / "z.npy", latent[0])
-    run = mobile_run(tmp_path / "vae.zip", tmp_path / "z.npy")
+    run = mobile_run(tmp_path / "vae.zip", "--input-file", tmp_path / "z.npy")
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout.strip().splitlines()[-1])["pixels"] == pixels[0].numpy().tolist()
+    # --sample N --seed S: the same latents the kind draws for the SavedModel, the same images.
+    run = mobile_run(tmp_path / "vae.zip", "--sample", "4", "--seed", "7", "--out",
+                     tmp_path / "samples")
+    assert run.returncode == 0, run.stderr[-2000:]
+    drawn = kinds.load(m.preprocessing, m.postprocessing, {}).sample(4, 7)
+    expected = loaded.signatures["serving_default"](latent=tf.constant(drawn))["pixels"].numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "samples" / "samples.npy"), expected)
+    from PIL import Image
+    with Image.open(tmp_path / "samples" / "sample_003.png") as png:
+        shown = np.asarray(png)
+    assert shown.shape == (64, 64) and (
+        shown[::8, ::8] == np.rint(expected[3].astype(np.float32) * 255 / 16)).all()
+    assert (tmp_path / "samples" / "grid.png").stat().st_size > 0
+    no_out = mobile_run(tmp_path / "vae.zip", "--sample", "4")
+    assert no_out.returncode == 2 and "--out" in no_out.stderr
+
     np.save(tmp_path / "bad.npy", latent[0, :3])
-    bad = mobile_run(tmp_path / "vae.zip", tmp_path / "bad.npy")
+    bad = mobile_run(tmp_path / "vae.zip", "--input-file", tmp_path / "bad.npy")
     assert bad.returncode == 2 and "latent: expected shape [16]" in bad.stderr

@@ -46,6 +46,13 @@ class LatentImage(Kind):
             raise InputError("latent: expected finite values, got NaN or infinity")
         return Encoded({self.raw["name"]: z.astype(np.float32)}, len(z))
 
+    def sample(self, count: int, seed: int) -> np.ndarray:
+        """`count` latents from the prior N(0, I), [count, dims] float32: the one definition
+        of "sample N with seed S", so a device and the SavedModel draw the same latents."""
+        if count < 1:
+            raise InputError(f"sample: expected a count >= 1, got {count}")
+        return np.random.default_rng(seed).standard_normal((count, self.dims)).astype(np.float32)
+
     def batch_of_one(self, x: Any) -> list[Any]:
         x = _array(x)
         return list(x) if x.ndim == 2 else [x]
