@@ -67,8 +67,14 @@ _DIGIT = ("[[0,0,5,13,9,1,0,0],[0,0,13,15,10,15,5,0],[0,3,15,2,0,11,8,0],[0,4,12
 _SENTENCE = "you will be told the truth when you least expect it"
 
 
-def _client_example(input_kind: str) -> dict[str, str]:
+def _client_example(input_kind: str, preprocessing: dict[str, Any]) -> dict[str, str]:
     """A real input a user can paste, for each kind of model, in each client's syntax."""
+    if input_kind == "latent":
+        dims = int(preprocessing["raw_input"]["shape"][0])
+        return {"input": "latent", "json": "[" + ", ".join(["0.0"] * dims) + "]",
+                "python": f"np.zeros((1, {dims}), np.float32)",
+                "device_flag": "--sample 16 --seed 0 --out samples/",
+                "device_arg": f"np.zeros({dims}, np.float32)"}
     if input_kind == "image":
         return {"input": "pixels", "json": _DIGIT,
                 "python": f"np.array([{_DIGIT}], np.uint8)",
@@ -80,6 +86,18 @@ def _client_example(input_kind: str) -> dict[str, str]:
     return {"input": "waveform", "json": "[0.0, 0.01, -0.02]",
             "python": "np.zeros((1, 16000), np.float32)",
             "device_flag": "--wav speech.wav", "device_arg": "samples_16khz"}
+
+
+def _sample_lines(bundle_path: Path, figures: Path) -> list[str]:
+    """A generator's samples as the bundle draws them on LiteRT, as a grid figure."""
+    from liveri.mobile import Bundle
+    from liveri.mobile.samples import write_samples
+
+    written = write_samples(Bundle(bundle_path), 32, 0, figures / "samples")
+    return ["Its first 32 samples (`--sample 32 --seed 0`: prior latents, decoded on LiteRT):",
+            "", "![samples](figures/samples/grid.png)", "",
+            f"Each image and their exact levels: `figures/samples/` ({len(written['files'])} "
+            "files).", ""]
 
 
 def _comparison_text(c: dict[str, Any]) -> str:
@@ -103,7 +121,7 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
     gate = manifest.gate
     release_json = version_dir / "liveri" / "release_report.json"
     release = json.loads(release_json.read_text()) if release_json.exists() else {}
-    example = _client_example(manifest.input_kind)
+    example = _client_example(manifest.input_kind, manifest.preprocessing)
 
     parts = [f"# Liveri run: {experiment}, version {version}", ""]
     parts += [f"**Verdict: {gate.get('verdict', 'unknown').upper()}**"
@@ -187,6 +205,8 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
               f"python -m liveri.mobile run {bundle_path} {example['device_flag']}", "```", "",
               "```python", "from liveri.mobile import Bundle",
               f"print(Bundle('{bundle_path}').predict({example['device_arg']}))", "```", ""]
+    if manifest.input_kind == "latent":
+        parts += _sample_lines(bundle_path, figures)
     if bench:
         parts += ["Full benchmark numbers: `bench/bench.json`.", ""]
     out = workdir / "report.md"

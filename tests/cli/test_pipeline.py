@@ -2,6 +2,9 @@
 
 import json
 
+import numpy as np
+import pytest
+
 from liveri import layout
 from tests.conftest import liveri
 
@@ -35,3 +38,16 @@ def test_a_failing_stage_exits_2_naming_it(tmp_path):
     r = liveri("run", "--workdir", str(blocker), "--set", "train.max_steps=10", check=False)
     assert r.returncode == 2
     assert "stage 'train + evaluate' failed" in r.stderr and "--logdir" in r.stderr
+
+
+@pytest.mark.slow  # about 2 minutes: LoadGen's scenarios on six artifacts
+def test_run_of_a_generator_releases_and_reports_its_samples(tmp_path):
+    work = tmp_path / "work"
+    run = liveri("run", "-e", "image.DigitsVae", "--workdir", str(work), "--set",
+                 "train.max_steps=300", "--set", "release.min_metric=3", timeout=900)
+    assert "Verdict: RELEASED" in run.stdout
+    report = (work / "report.md").read_text()
+    assert "![samples](figures/samples/grid.png)" in report
+    assert "req.inputs['latent']" in report and "--sample 16 --seed 0" in report
+    samples = np.load(work / "figures" / "samples" / "samples.npy")
+    assert samples.shape == (32, 8, 8) and samples.max() <= 16
