@@ -91,13 +91,18 @@ def _client_example(input_kind: str, preprocessing: dict[str, Any]) -> dict[str,
 def _sample_lines(bundle_path: Path, figures: Path) -> list[str]:
     """A generator's samples as the bundle draws them on LiteRT, as a grid figure."""
     from liveri.mobile import Bundle
-    from liveri.mobile.samples import write_samples
+    from liveri.mobile.samples import grid, interpolation, write_png, write_samples
 
-    written = write_samples(Bundle(bundle_path), 32, 0, figures / "samples")
+    bundle = Bundle(bundle_path)
+    written = write_samples(bundle, 32, 0, figures / "samples")
+    pixel_max = int(bundle.spec["postprocessing"]["pixel_max"])
+    write_png(figures / "interpolation.png", grid(interpolation(bundle, 0), pixel_max // 2),
+              pixel_max)
     return ["Its first 32 samples (`--sample 32 --seed 0`: prior latents, decoded on LiteRT):",
             "", "![samples](figures/samples/grid.png)", "",
             f"Each image and their exact levels: `figures/samples/` ({len(written['files'])} "
-            "files).", ""]
+            "files). From the first sample's latent to the second's in 8 even steps:", "",
+            "![latent interpolation](figures/interpolation.png)", ""]
 
 
 def _comparison_text(c: dict[str, Any]) -> str:

@@ -21,15 +21,34 @@ from liveri.fileio import atomic_write_bytes
 SCALE = 8  # each pixel as SCALE x SCALE screen pixels
 
 
-def sample_images(bundle: Bundle, count: int, seed: int) -> np.ndarray:
-    """[count, H, W] uint8 levels: the bundle's answers to `count` prior latents drawn with
-    `seed`."""
+def _decode(bundle: Bundle, latents: list[np.ndarray]) -> np.ndarray:
+    return np.array([a["pixels"] for a in bundle.runner.predict(latents)], np.uint8)
+
+
+def _prior(bundle: Bundle, count: int, seed: int) -> np.ndarray:
     sample = getattr(bundle.kind, "sample", None)
     if sample is None:
         raise InputError(f"--sample: this bundle's model is not a generator (it takes "
                          f"{bundle.expects()})")
-    answers = bundle.runner.predict(list(sample(count, seed)))
-    return np.array([a["pixels"] for a in answers], np.uint8)
+    return sample(count, seed)
+
+
+def sample_images(bundle: Bundle, count: int, seed: int) -> np.ndarray:
+    """[count, H, W] uint8 levels: the bundle's answers to `count` prior latents drawn with
+    `seed`."""
+    return _decode(bundle, list(_prior(bundle, count, seed)))
+
+
+def interpolation(bundle: Bundle, seed: int, steps: int = 8) -> np.ndarray:
+    """[steps, H, W]: images decoded along the straight line from the first to the second
+    prior latent drawn with `seed` (a smooth latent space morphs one into the other)."""
+    a, b = _prior(bundle, 2, seed)
+    return _decode(bundle, [a + (b - a) * t for t in np.linspace(0.0, 1.0, steps)])
+
+
+def write_png(path: str | Path, levels: np.ndarray, pixel_max: int) -> None:
+    """Levels [H, W] as a grey PNG (enlarged `SCALE` times), written whole."""
+    atomic_write_bytes(path, _png(levels, pixel_max))
 
 
 def _png(levels: np.ndarray, pixel_max: int) -> bytes:
@@ -62,8 +81,8 @@ def write_samples(bundle: Bundle, count: int, seed: int, out_dir: str | Path) ->
     files = []
     for i, image in enumerate(images):
         files.append(f"sample_{i:03d}.png")
-        atomic_write_bytes(out / files[-1], _png(image, pixel_max))
-    atomic_write_bytes(out / "grid.png", _png(grid(images, pixel_max // 2), pixel_max))
+        write_png(out / files[-1], image, pixel_max)
+    write_png(out / "grid.png", grid(images, pixel_max // 2), pixel_max)
     buffer = io.BytesIO()
     np.save(buffer, images)
     atomic_write_bytes(out / "samples.npy", buffer.getvalue())

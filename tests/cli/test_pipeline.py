@@ -48,6 +48,8 @@ def test_run_of_a_generator_releases_and_reports_its_samples(tmp_path):
     assert "Verdict: RELEASED" in run.stdout
     report = (work / "report.md").read_text()
     assert "![samples](figures/samples/grid.png)" in report
+    assert "![latent interpolation](figures/interpolation.png)" in report
+    assert (work / "figures" / "interpolation.png").stat().st_size > 0
     assert "req.inputs['latent']" in report and "--sample 16 --seed 0" in report
     samples = np.load(work / "figures" / "samples" / "samples.npy")
     assert samples.shape == (32, 8, 8) and samples.max() <= 16
