@@ -107,11 +107,9 @@ class ImageVae(ConvImageTask):
         test = np.clip(inp.Examples(split)["pixels"].astype(np.int64), 0, levels - 1)
         h, w = np.meshgrid(np.arange(test.shape[1]), np.arange(test.shape[2]), indexing="ij")
         nll = -log_p[h[None], w[None], test].sum((1, 2))
-        latents = self.ServingInputs({"pixels": test})["latent"]
-        decoded = np.concatenate([self.DecodePixels(latents[i:i + 256]).numpy()
-                                  for i in range(0, len(latents), 256)])
+        decoded = _InChunks(self.DecodePixels, self.ServingInputs({"pixels": test})["latent"])
         return {"independent_pixels_nll": float(nll.mean()),
-                "reconstruction_mae": float(np.abs(decoded - test).mean())}
+                **self.AnswerMetrics([{"pixels": d} for d in decoded], {"pixels": test})}
 
     def DecodePixels(self, latent: Any) -> Any:
         """Latents [N, D] -> the most likely level of each pixel, [N, H, W] int32."""
@@ -143,9 +141,8 @@ class ImageVae(ConvImageTask):
     def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The posterior means of `raw`'s images: the decoder's answers are then comparable
         with the images themselves."""
-        means = [self.Encode(self.Preprocess(raw["pixels"][i:i + 256]))[0].numpy()
-                 for i in range(0, len(raw["pixels"]), 256)]
-        return {"latent": np.concatenate(means).astype(np.float32)}
+        means = _InChunks(lambda x: self.Encode(self.Preprocess(x))[0], raw["pixels"])
+        return {"latent": means.astype(np.float32)}
 
     def AnswerMetrics(self, answers: list[dict[str, Any]],
                       raw: dict[str, np.ndarray]) -> dict[str, float]:
@@ -172,3 +169,8 @@ class ImageVae(ConvImageTask):
         if not training or step is None or warmup <= 0:
             return 1.0
         return tf.minimum(1.0, tf.cast(step, tf.float32) / float(warmup))
+
+
+def _InChunks(fn: Any, x: np.ndarray, size: int = 256) -> np.ndarray:
+    """`fn` (a TensorFlow computation) over `x` in chunks of `size`, joined as one array."""
+    return np.concatenate([np.asarray(fn(x[i:i + size])) for i in range(0, len(x), size)])
