@@ -62,7 +62,9 @@ def test_a_trained_vae_bounds_the_test_likelihood_below_independent_pixels(vae_l
     assert m["neg_elbo"] == pytest.approx(m["reconstruction_nll"] + m["kl"], rel=1e-4)
     assert m["kl"] > 1.0  # the latent carries information
     assert m["neg_elbo"] < m["independent_pixels_nll"] - 10.0, m
-    assert 0 < m["reconstruction_mae"] < 2.0, m  # what the exported decoder is judged by
+    # What the exported decoder is judged by: 1.0 after the default 3,000 steps, ~2 after 600;
+    # a decoder answering blank images would score ~4.9 (the scans' mean level).
+    assert 0 < m["reconstruction_mae"] < 3.0, m
 
 
 def test_the_exported_decoder_answers_a_latent_with_the_same_image_everywhere(vae_logdir,
