@@ -114,3 +114,11 @@ def side_file_text(files: Mapping[str, bytes], key: str, kind: str) -> str:
         return files[key].decode("utf-8")
     except UnicodeDecodeError as e:
         raise KindError(f"{key}: not UTF-8 text ({e})") from None
+
+
+def as_array(x: Any, field: str) -> np.ndarray:
+    """`x` as one numpy array; ragged nesting is bad input (naming `field`), not a crash."""
+    try:
+        return np.asarray(x)
+    except ValueError as e:
+        raise InputError(f"{field}: not a rectangular array ({e})") from None

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from liveri.artifact.kinds.base import Encoded, InputError, Kind, KindError
+from liveri.artifact.kinds.base import Encoded, InputError, Kind, KindError, as_array
 
 
 class Image(Kind):
@@ -28,7 +28,7 @@ class Image(Kind):
 
     def encode(self, examples: Sequence[Any]) -> Encoded:
         """Pixels [N, H, W] (or a list of [H, W]) -> float features [N, H, W(, 1)]."""
-        x = _array(examples)
+        x = as_array(examples, "pixels")
         if x.dtype.kind not in "uif":
             raise InputError(f"pixels: expected a numeric array of shape {list(self.shape)} (or "
                              f"a batch [N, {', '.join(map(str, self.shape))}]), got dtype "
@@ -41,7 +41,7 @@ class Image(Kind):
         return Encoded({"features": x}, len(x))
 
     def batch_of_one(self, x: Any) -> list[Any]:
-        x = _array(x)
+        x = as_array(x, "pixels")
         return list(x) if x.ndim == len(self.shape) + 1 else [x]
 
     def decode(self, encoded: Encoded, outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -84,11 +84,3 @@ class Image(Kind):
         if "range" in self.raw:
             parts.append(f"values {self.raw['range'][0]}..{self.raw['range'][1]}")
         return ", ".join(parts)
-
-
-def _array(x: Any) -> np.ndarray:
-    """`x` as one numpy array; ragged nesting is bad input, not a crash."""
-    try:
-        return np.asarray(x)
-    except ValueError as e:
-        raise InputError(f"pixels: not a rectangular array ({e})") from None

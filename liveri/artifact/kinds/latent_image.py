@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from liveri.artifact.kinds.base import Encoded, InputError, Kind, KindError
+from liveri.artifact.kinds.base import Encoded, InputError, Kind, KindError, as_array
 
 
 class LatentImage(Kind):
@@ -36,7 +36,7 @@ class LatentImage(Kind):
 
     def encode(self, examples: Sequence[Any]) -> Encoded:
         """Latents [N, dims] (or a list of [dims]) -> the model's float32 `latent` input."""
-        z = _array(examples)
+        z = as_array(examples, "latent")
         if z.dtype.kind not in "uif":
             raise InputError(f"latent: expected numbers, got dtype {z.dtype}")
         if z.ndim != 2 or z.shape[1] != self.dims:
@@ -54,7 +54,7 @@ class LatentImage(Kind):
         return np.random.default_rng(seed).standard_normal((count, self.dims)).astype(np.float32)
 
     def batch_of_one(self, x: Any) -> list[Any]:
-        x = _array(x)
+        x = as_array(x, "latent")
         return list(x) if x.ndim == 2 else [x]
 
     def decode(self, encoded: Encoded, outputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -81,11 +81,3 @@ class LatentImage(Kind):
     def expects(self) -> str:
         return (f"one latent {self.raw['name']!r}: {self.dims} floats (e.g. drawn from "
                 "N(0, I))")
-
-
-def _array(x: Any) -> np.ndarray:
-    """`x` as one numpy array; ragged nesting is bad input, not a crash."""
-    try:
-        return np.asarray(x)
-    except ValueError as e:
-        raise InputError(f"latent: not a rectangular array ({e})") from None
