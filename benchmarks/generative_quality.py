@@ -1,6 +1,7 @@
 """How real a generator's images look to a trained `image.Digits` classifier.
 
-    python -m liveri.benchmarks.generative_quality --classifier_logdir D --vae_logdir V --out DIR
+    python -m liveri.benchmarks.generative_quality --classifier_logdir D \\
+        [--gan_logdir G] [--vae_logdir V] --out DIR
 
 Each image set is mapped to the classifier's penultimate layer (its hidden vector, 128 floats
 by default) and compared with the real test images by the Fréchet distance between Gaussians
@@ -8,10 +9,10 @@ fitted to the two feature sets. This is FID's formula in a small digits classifi
 space, not Inception's: its figures compare only with each other. Beside it, the classifier's
 class histogram over each set says whether every digit is generated (mode coverage).
 
-Side by side: real train images (the floor: what two real samples differ by), the VAE's
-samples (prior latents decoded), and a baseline of per-class mean images plus independent
-Gaussian pixel noise with each class's per-pixel spread. Written by hand: the Fréchet distance
-is a few lines of scipy (`sqrtm`), and no library judges images in our own classifier's eyes.
+Side by side: real train images (the floor: what two real samples differ by), the GAN's and
+the VAE's samples (prior latents generated or decoded), and a baseline of per-class mean
+images plus independent Gaussian pixel noise with each class's per-pixel spread. Written by hand: no library judges
+images in our own classifier's eyes (the distance itself is `liveri.frechet`).
 """
 
 from __future__ import annotations
@@ -24,21 +25,8 @@ from typing import Any
 import numpy as np
 
 from liveri.fileio import atomic_write_json, atomic_write_text
+from liveri.frechet import frechet_distance
 from liveri.lazy import tf
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:
-    """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2) of feature sets [N, D]; `eps` on
-    the covariances' diagonals keeps their product's root defined where a feature never
-    varies (a ReLU unit that is always 0)."""
-    from scipy import linalg
-
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    offset = eps * np.eye(a.shape[1])
-    cov_a, cov_b = np.cov(a, rowvar=False) + offset, np.cov(b, rowvar=False) + offset
-    root = linalg.sqrtm(cov_a @ cov_b)
-    trace = np.trace(cov_a + cov_b - 2.0 * np.real(root))
-    return float(np.sum((mu_a - mu_b) ** 2) + max(trace, 0.0))
 
 
 def load_task(experiment: str, logdir: str | Path) -> Any:
@@ -56,10 +44,12 @@ def classifier_view(classifier: Any, pixels: np.ndarray) -> tuple[np.ndarray, np
     return features.numpy().astype(np.float64), classes.numpy()
 
 
-def vae_samples(vae: Any, count: int, seed: int) -> np.ndarray:
-    """`count` images decoded from prior latents drawn with `seed`, [N, H, W] uint8."""
-    latents = np.random.default_rng(seed).standard_normal((count, vae.params.latent_dims))
-    return vae.DecodePixels(latents.astype(np.float32)).numpy().astype(np.uint8)
+def generator_samples(generator: Any, count: int, seed: int) -> np.ndarray:
+    """`count` images a generator (VAE decoder or GAN generator) makes from prior latents
+    drawn with `seed`, [N, H, W] uint8 levels."""
+    latents = np.random.default_rng(seed).standard_normal((count, generator.params.latent_dims))
+    pixels = generator.GeneratePixels(latents.astype(np.float32)).numpy()
+    return np.rint(pixels).astype(np.uint8)
 
 
 def mean_plus_noise(pixels: np.ndarray, labels: np.ndarray, pixel_max: int, count: int,
@@ -91,6 +81,15 @@ def judge(classifier: Any, reference: np.ndarray, sets: dict[str, np.ndarray],
     return rows
 
 
+# The generators judged, each by its trained logdir's flag (`_flag`).
+GENERATORS = ("image.DigitsGan", "image.DigitsVae")
+
+
+def _flag(experiment: str) -> str:
+    """image.DigitsVae -> vae_logdir."""
+    return experiment.removeprefix("image.Digits").lower() + "_logdir"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from liveri.train.input.digits import DigitsInput
 
@@ -98,9 +97,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     train, test = data.Examples("train"), data.Examples("test")
     classifier = load_task("image.Digits", args.classifier_logdir)
     sets = {"real train images (floor)": train["pixels"]}
-    if args.vae_logdir:
-        vae = load_task("image.DigitsVae", args.vae_logdir)
-        sets["image.DigitsVae samples"] = vae_samples(vae, args.samples, args.seed)
+    for experiment in GENERATORS:
+        if getattr(args, _flag(experiment)):
+            generator = load_task(experiment, getattr(args, _flag(experiment)))
+            sets[f"{experiment} samples"] = generator_samples(generator, args.samples, args.seed)
     sets["class means + pixel noise (baseline)"] = mean_plus_noise(
         train["pixels"], train["label"], args.pixel_max, args.samples, args.seed)
     rows = judge(classifier, test["pixels"], sets, classifier.num_classes)
@@ -124,7 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--classifier_logdir", required=True,
                         help="a trained image.Digits logdir: the judge")
-    parser.add_argument("--vae_logdir", help="a trained image.DigitsVae logdir")
+    for experiment in GENERATORS:
+        parser.add_argument(f"--{_flag(experiment)}", help=f"a trained {experiment} logdir")
     parser.add_argument("--samples", type=int, default=1000, help="images per generator")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pixel_max", type=int, default=16, help="the scans' largest level")

@@ -15,8 +15,9 @@ from liveri.artifact import manifest as manifest_lib
 from liveri.fileio import atomic_write_text
 
 
-def plot_training_curve(logdir: Path, out: Path) -> Path | None:
-    """Training loss and dev metric against step, from the trainer's `train_log.jsonl`."""
+def plot_training_curve(logdir: Path, out: Path, metric: str) -> Path | None:
+    """Training loss, each network's dev loss and the dev `metric` against step, from the
+    trainer's `train_log.jsonl`."""
     log = logdir / layout.TRAIN_LOG_FILE
     if not log.exists():
         return None
@@ -31,14 +32,19 @@ def plot_training_curve(logdir: Path, out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4))
     if train:
         ax.plot(*zip(*train, strict=True), label="train loss", color="tab:blue")
+    # A model of several networks (a GAN) reports each one's loss: one dashed curve each.
+    parts = sorted({k for _, d in dev for k in d if k.endswith("_loss")})
+    for name, color in zip(parts, ("tab:red", "tab:purple", "tab:orange", "tab:brown"),
+                           strict=False):
+        ax.plot([s for s, d in dev if name in d], [d[name] for _, d in dev if name in d], "--",
+                color=color, label=f"dev {name}")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
-    if dev:
-        metric = next(k for k in dev[0][1] if k not in ("loss", "examples"))
+    if any(metric in d for _, d in dev):
         ax2 = ax.twinx()
-        ax2.plot([s for s, _ in dev], [d[metric] for _, d in dev], "o-", color="tab:green",
-                 label=f"dev {metric}")
+        ax2.plot([s for s, d in dev if metric in d], [d[metric] for _, d in dev if metric in d],
+                 "o-", color="tab:green", label=f"dev {metric}")
         ax2.set_ylabel(f"dev {metric}")
         ax2.legend(loc="center right")
     ax.legend(loc="upper right")
@@ -142,7 +148,7 @@ def write_report(*, workdir: Path, experiment: str, name: str, logdir: Path, rep
               f"Trained to step {train_metrics.get('step')}; held-out test {metric} "
               f"{_fmt(train_metrics.get(metric))} on {train_metrics.get('examples')} examples.",
               ""]
-    curve = plot_training_curve(logdir, figures / "training_curve.png")
+    curve = plot_training_curve(logdir, figures / "training_curve.png", metric)
     if curve:
         parts += ["![training curve](figures/training_curve.png)", ""]
 

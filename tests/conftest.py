@@ -36,3 +36,21 @@ def digits_repo(digits_logdir, tmp_path_factory) -> Path:
     liveri("export", "-e", "image.Digits", "--logdir", str(digits_logdir), "--model_repo",
            str(repo))
     return repo
+
+
+@pytest.fixture(scope="session")
+def vae_logdir(tmp_path_factory) -> Path:
+    """image.DigitsVae trained for 600 steps (about 20 s)."""
+    logdir = tmp_path_factory.mktemp("vae")
+    liveri("train", "-e", "image.DigitsVae", "--logdir", str(logdir),
+           "--set", "train.max_steps=600", "--set", "model.kl_warmup_steps=200")
+    return logdir
+
+
+@pytest.fixture(scope="session")
+def gan_logdir(tmp_path_factory) -> Path:
+    """image.DigitsGan trained for 1,500 steps (about 40 s)."""
+    logdir = tmp_path_factory.mktemp("gan")
+    liveri("train", "-e", "image.DigitsGan", "--logdir", str(logdir),
+           "--set", "train.max_steps=1500")
+    return logdir

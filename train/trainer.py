@@ -37,7 +37,7 @@ def make_optimizer(p: Params, step: Any) -> Any:
 
     lr = Schedule()
     if p.optimizer == "adam":
-        optimizer = tf_keras.optimizers.Adam(learning_rate=lr)
+        optimizer = tf_keras.optimizers.Adam(learning_rate=lr, beta_1=p.adam_beta1)
     elif p.optimizer == "sgd":
         optimizer = tf_keras.optimizers.SGD(learning_rate=lr)
     elif p.optimizer == "momentum":

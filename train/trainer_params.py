@@ -33,6 +33,8 @@ def TrainerParams() -> Params:
     p.Define("learning_rate", 1e-3, "Peak learning rate.")
     p.Define("optimizer", "adam", "adam, sgd or momentum.")
     p.Define("momentum", 0.9, "Momentum of the momentum optimizer.")
+    p.Define("adam_beta1", 0.9, "Adam's decay of the gradient's moving average (GANs: 0.5, "
+             "so each player follows the other's latest move).")
     p.Define("lr_schedule", "cosine", "constant, cosine, warmup_rsqrt or exp_decay.")
     p.Define("warmup_steps", 50, "Linear warmup steps of cosine and warmup_rsqrt.")
     p.Define("decay_start", 0, "exp_decay: step the decay starts.")

@@ -40,11 +40,14 @@ def test_a_failing_stage_exits_2_naming_it(tmp_path):
     assert "stage 'train + evaluate' failed" in r.stderr and "--logdir" in r.stderr
 
 
-@pytest.mark.slow  # about 2 minutes: LoadGen's scenarios on six artifacts
-def test_run_of_a_generator_releases_and_reports_its_samples(tmp_path):
+@pytest.mark.slow  # about 2 minutes each: LoadGen's scenarios on six artifacts
+@pytest.mark.parametrize("experiment, short", [
+    ("image.DigitsVae", ["train.max_steps=300", "release.min_metric=3"]),
+    ("image.DigitsGan", ["train.max_steps=1500", "release.min_metric=400"])])
+def test_run_of_a_generator_releases_and_reports_its_samples(experiment, short, tmp_path):
     work = tmp_path / "work"
-    run = liveri("run", "-e", "image.DigitsVae", "--workdir", str(work), "--set",
-                 "train.max_steps=300", "--set", "release.min_metric=3", timeout=900)
+    sets = [arg for value in short for arg in ("--set", value)]
+    run = liveri("run", "-e", experiment, "--workdir", str(work), *sets, timeout=900)
     assert "Verdict: RELEASED" in run.stdout
     report = (work / "report.md").read_text()
     assert "![samples](figures/samples/grid.png)" in report

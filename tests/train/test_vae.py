@@ -47,14 +47,6 @@ def mobile_run(bundle, *args) -> subprocess.CompletedProcess:
                            *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def vae_logdir(tmp_path_factory):
-    logdir = tmp_path_factory.mktemp("vae")
-    liveri("train", "-e", "image.DigitsVae", "--logdir", str(logdir),
-           "--set", "train.max_steps=600", "--set", "model.kl_warmup_steps=200")
-    return logdir
-
-
 def test_a_trained_vae_bounds_the_test_likelihood_below_independent_pixels(vae_logdir):
     liveri("eval", "-e", "image.DigitsVae", "--logdir", str(vae_logdir))
     m = json.loads((vae_logdir / "metrics.json").read_text())
@@ -140,24 +132,3 @@ def test_the_exported_decoder_answers_a_latent_with_the_same_image_everywhere(va
     np.save(tmp_path / "bad.npy", latent[0, :3])
     bad = mobile_run(tmp_path / "vae.zip", "--input-file", tmp_path / "bad.npy")
     assert bad.returncode == 2 and "latent: expected shape [16]" in bad.stderr
-
-
-def test_generated_images_are_judged_by_a_frechet_distance_in_the_classifier_s_eyes(
-        vae_logdir, digits_logdir, tmp_path):
-    from liveri.benchmarks import generative_quality as gq
-
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((500, 4)), rng.standard_normal((500, 4)) + [3.0, 0, 0, 0]
-    assert gq.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-4)
-    assert gq.frechet_distance(a, b) == pytest.approx(gq.frechet_distance(b, a), rel=1e-6)
-    assert gq.frechet_distance(a, b) == pytest.approx(9.0, rel=0.1)  # the means' distance^2
-
-    assert gq.main(["--classifier_logdir", str(digits_logdir), "--vae_logdir", str(vae_logdir),
-                    "--samples", "400", "--out", str(tmp_path)]) == 0
-    sets = json.loads((tmp_path / "quality.json").read_text())["sets"]
-    floor = sets["real train images (floor)"]["frechet_distance"]
-    baseline = sets["class means + pixel noise (baseline)"]["frechet_distance"]
-    vae = sets["image.DigitsVae samples"]
-    assert 0 < floor < vae["frechet_distance"] and floor < baseline
-    assert sum(vae["class_shares"]) == pytest.approx(1.0) and len(vae["class_shares"]) == 10
-    assert "| image.DigitsVae samples (400) |" in (tmp_path / "quality.md").read_text()

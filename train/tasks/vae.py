@@ -14,18 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from liveri.train.layers.conv import Conv2D
+from liveri.train.layers.image_decoder import ImageDecoder
 from liveri.train.layers.linear import FeedForward, Linear
 from liveri.train.layers.sampling import GaussianSample
 from liveri.train.layers.variational_noise import CurrentStep
-from liveri.train.tasks.conv_image import ConvImageTask
+from liveri.train.tasks.image_generator import ImageGeneratorTask, in_chunks
 
 from liveri.lazy import tf
 from liveri.params import Params
 
 
-class ImageVae(ConvImageTask):
-    input_kind = "latent"
+class ImageVae(ImageGeneratorTask):
     main_metric = "neg_elbo"
     higher_is_better = False
     # Exported, the decoder answers a latent with an image: judged by how far the images it
@@ -36,7 +35,6 @@ class ImageVae(ConvImageTask):
     def Params(cls) -> Params:
         p = super().Params()
         p.Define("hidden_dims", 256, "Width of the encoder's and the decoder's hidden layer.")
-        p.Define("latent_dims", 16, "Size of the Gaussian latent.")
         p.Define("decoder_channels", 32, "Channels of the decoder's half-resolution map.")
         p.Define("kl_warmup_steps", 1000, "Steps over which the KL weight grows from 0 to 1.")
         p.Define("sample", GaussianSample.Params(), "The reparameterized latent draw.")
@@ -45,13 +43,6 @@ class ImageVae(ConvImageTask):
     def __init__(self, params: Params, path: str | None = None) -> None:
         super().__init__(params, path)
         p = self.params
-        if p.pixel_max < 1 or p.pixel_max != int(p.pixel_max):
-            raise ValueError(f"{self.path}: pixel_max must be a whole number >= 1 (pixels take "
-                             f"the levels 0..pixel_max), got {p.pixel_max}")
-        if p.image_height % 2 or p.image_width % 2:
-            raise ValueError(f"{self.path}: image_height and image_width must be even (the "
-                             "decoder doubles a half-size map), got "
-                             f"{p.image_height}x{p.image_width}")
         self.levels = levels = int(p.pixel_max) + 1
         self.enc_hidden = self.CreateChild("enc_hidden", FeedForward.Params().Set(
             input_dims=self.flat_dims, output_dims=p.hidden_dims))
@@ -60,14 +51,9 @@ class ImageVae(ConvImageTask):
         self.log_var = self.CreateChild("log_var", Linear.Params().Set(
             input_dims=p.hidden_dims, output_dims=p.latent_dims))
         self.sample = self.CreateChild("sample", p.sample)
-        self.half_shape = (p.image_height // 2, p.image_width // 2, p.decoder_channels)
-        self.dec_hidden = self.CreateChild("dec_hidden", FeedForward.Params().Set(
-            input_dims=p.latent_dims, output_dims=p.hidden_dims))
-        self.dec_map = self.CreateChild("dec_map", FeedForward.Params().Set(
-            input_dims=p.hidden_dims,
-            output_dims=self.half_shape[0] * self.half_shape[1] * self.half_shape[2]))
-        self.dec_logits = self.CreateChild("dec_logits", Conv2D.Params().Set(
-            filter_shape=(3, 3, p.decoder_channels // 4, levels), activation="none"))
+        self.decoder = self.CreateChild("decoder", ImageDecoder.Params().Set(
+            latent_dims=p.latent_dims, hidden_dims=p.hidden_dims, image_height=p.image_height,
+            image_width=p.image_width, channels=p.decoder_channels, output_channels=levels))
 
     def Encode(self, features: Any) -> tuple[Any, Any]:
         """Features -> the latent's (mean, log-variance), each [N, latent_dims]."""
@@ -76,9 +62,7 @@ class ImageVae(ConvImageTask):
 
     def DecodeLogits(self, z: Any) -> Any:
         """Latents [N, D] -> per-pixel logits over the levels [N, H, W, levels]."""
-        x = self.dec_map(self.dec_hidden(z))
-        x = tf.nn.depth_to_space(tf.reshape(x, (-1, *self.half_shape)), 2)
-        return tf.cast(self.dec_logits(x), tf.float32)
+        return self.decoder(z)
 
     def ComputeLoss(self, batch: dict[str, Any], training: bool) -> tuple[Any, dict[str, Any]]:
         pixels = tf.cast(batch["pixels"], tf.int32)
@@ -107,7 +91,7 @@ class ImageVae(ConvImageTask):
         test = np.clip(inp.Examples(split)["pixels"].astype(np.int64), 0, levels - 1)
         h, w = np.meshgrid(np.arange(test.shape[1]), np.arange(test.shape[2]), indexing="ij")
         nll = -log_p[h[None], w[None], test].sum((1, 2))
-        decoded = _InChunks(self.DecodePixels, self.ServingInputs({"pixels": test})["latent"])
+        decoded = in_chunks(self.DecodePixels, self.ServingInputs({"pixels": test})["latent"])
         return {"independent_pixels_nll": float(nll.mean()),
                 **self.AnswerMetrics([{"pixels": d} for d in decoded], {"pixels": test})}
 
@@ -115,33 +99,25 @@ class ImageVae(ConvImageTask):
         """Latents [N, D] -> the most likely level of each pixel, [N, H, W] int32."""
         return tf.argmax(self.DecodeLogits(latent), -1, output_type=tf.int32)
 
-    def ServeFeatures(self, latent: Any) -> dict[str, Any]:
-        return {"pixels": tf.cast(self.DecodePixels(latent), tf.float32)}
+    def GeneratePixels(self, latent: Any) -> Any:
+        return tf.cast(self.DecodePixels(latent), tf.float32)
 
     def ExportSignatures(self, inp: Any) -> dict[str, Any]:
-        """serving_default and features: the decoder (latent -> pixels, uint8 levels like the
-        scans, and float for TFLite and ONNX); encode: the encoder (pixels -> posterior)."""
+        """The decoder's (see ImageGeneratorTask), and encode: the encoder (pixels ->
+        posterior)."""
         p = self.params
-
-        def Serve(latent: Any) -> dict[str, Any]:
-            return {"pixels": tf.cast(self.DecodePixels(latent), tf.uint8)}
 
         def Encode(pixels: Any) -> dict[str, Any]:
             mean, log_var = self.Encode(self.Preprocess(pixels))
             return {"latent_mean": mean, "latent_log_var": log_var}
 
-        latent = tf.TensorSpec([None, p.latent_dims], tf.float32, "latent")
-        return {
-            "serving_default": tf.function(Serve, input_signature=[latent]),
-            "features": tf.function(self.ServeFeatures, input_signature=[latent]),
-            "encode": tf.function(Encode, input_signature=[
-                tf.TensorSpec([None, p.image_height, p.image_width], tf.uint8, "pixels")]),
-        }
+        return {**super().ExportSignatures(inp), "encode": tf.function(Encode, input_signature=[
+            tf.TensorSpec([None, p.image_height, p.image_width], tf.uint8, "pixels")])}
 
     def ServingInputs(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The posterior means of `raw`'s images: the decoder's answers are then comparable
         with the images themselves."""
-        means = _InChunks(lambda x: self.Encode(self.Preprocess(x))[0], raw["pixels"])
+        means = in_chunks(lambda x: self.Encode(self.Preprocess(x))[0], raw["pixels"])
         return {"latent": means.astype(np.float32)}
 
     def AnswerMetrics(self, answers: list[dict[str, Any]],
@@ -150,19 +126,6 @@ class ImageVae(ConvImageTask):
         errors = np.abs(decoded - np.asarray(raw["pixels"][: len(decoded)], np.float32))
         return {"reconstruction_mae": float(errors.mean())}
 
-    def PreprocessingSpec(self, inp: Any) -> dict[str, Any]:
-        return {"kind": "latent", "raw_input": {"name": "latent",
-                                                "shape": [self.params.latent_dims],
-                                                "dtype": "float32", "prior": "N(0, I)"}}
-
-    def PostprocessingSpec(self, inp: Any) -> dict[str, Any]:
-        return {"kind": "generate_image", "scores_output": "pixels",
-                "pixel_max": int(self.params.pixel_max),
-                "answer": "pixels: the most likely level (0..pixel_max) of each pixel"}
-
-    def AssetFiles(self, inp: Any) -> dict[str, str]:
-        return {}
-
     def _KlWeight(self, training: bool) -> Any:
         step = CurrentStep()
         warmup = self.params.kl_warmup_steps
@@ -170,7 +133,3 @@ class ImageVae(ConvImageTask):
             return 1.0
         return tf.minimum(1.0, tf.cast(step, tf.float32) / float(warmup))
 
-
-def _InChunks(fn: Any, x: np.ndarray, size: int = 256) -> np.ndarray:
-    """`fn` (a TensorFlow computation) over `x` in chunks of `size`, joined as one array."""
-    return np.concatenate([np.asarray(fn(x[i:i + size])) for i in range(0, len(x), size)])
