@@ -52,5 +52,5 @@ def gan_logdir(tmp_path_factory) -> Path:
     """image.DigitsGan trained for 1,500 steps (about 40 s)."""
     logdir = tmp_path_factory.mktemp("gan")
     liveri("train", "-e", "image.DigitsGan", "--logdir", str(logdir),
-           "--set", "train.max_steps=1500")
+           "--set", "train.max_steps=1500", "--set", "train.eval_every=250")
     return logdir
