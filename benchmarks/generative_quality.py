@@ -11,8 +11,9 @@ class histogram over each set says whether every digit is generated (mode covera
 
 Side by side: real train images (the floor: what two real samples differ by), the GAN's and
 the VAE's samples (prior latents generated or decoded), and a baseline of per-class mean
-images plus independent Gaussian pixel noise with each class's per-pixel spread. Written by hand: no library judges
-images in our own classifier's eyes (the distance itself is `liveri.frechet`).
+images plus independent Gaussian pixel noise with each class's per-pixel spread. Written by
+hand: no library judges images in our own classifier's eyes (the distance itself is
+`liveri.frechet`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from liveri.artifact import kinds
 from liveri.fileio import atomic_write_json, atomic_write_text
 from liveri.frechet import frechet_distance
 from liveri.lazy import tf
@@ -46,9 +48,10 @@ def classifier_view(classifier: Any, pixels: np.ndarray) -> tuple[np.ndarray, np
 
 def generator_samples(generator: Any, count: int, seed: int) -> np.ndarray:
     """`count` images a generator (VAE decoder or GAN generator) makes from prior latents
-    drawn with `seed`, [N, H, W] uint8 levels."""
-    latents = np.random.default_rng(seed).standard_normal((count, generator.params.latent_dims))
-    pixels = generator.GeneratePixels(latents.astype(np.float32)).numpy()
+    drawn with `seed` as its exported kind draws them (the images `liveri.mobile run
+    --sample` draws on a device), [N, H, W] uint8 levels."""
+    kind = kinds.load(generator.PreprocessingSpec(None), generator.PostprocessingSpec(None), {})
+    pixels = generator.GeneratePixels(kind.sample(count, seed)).numpy()
     return np.rint(pixels).astype(np.uint8)
 
 
