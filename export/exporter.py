@@ -168,8 +168,9 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         elif formats_lib.get(fmt).runtime == formats_lib.LITERT:
             content, notes = tflite.convert(str(tmp), fmt, list(task.tflite_signatures),
                                             calibration, float_inputs=float_inputs)
-            if fmt == "tflite_int8":
+            if fmt in tflite.CALIBRATED:
                 notes["calibrated_on"] = calibrated_on
+            if fmt == "tflite_int8":
                 debugger, int8_layers[fmt] = _int8_debugger(tmp, task, calibration,
                                                             float_inputs)
             artifacts.append(tflite_entry(tmp, fmt, "+".join(task.tflite_signatures), content,

@@ -1,8 +1,10 @@
 """TFLite conversions of the exported SavedModel's `features` signature.
 
 float, dynamic-range (int8 weights), full int8 (calibrated on training examples, int8 in and
-out) and float16 weights. Converting from the SavedModel (not from concrete functions) is what
-makes full-int8 calibration work on models holding variables.
+out), float16 weights, and int16x8: int8 weights with int16 activations, calibrated like int8
+but with float inputs and outputs (TFLite's 16x8 mode: 256 times finer activations, for models
+whose full int8 costs quality; docs/int8.md). Converting from the SavedModel (not from concrete
+functions) is what makes calibration work on models holding variables.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ import numpy as np
 
 from liveri.lazy import tf
 
+# Formats whose activations are quantized from calibration: the kernels they ask for, and the
+# type of their inputs and outputs where those are float (None: they stay float).
+CALIBRATED: dict[str, tuple[Callable[[], Any], Callable[[], Any] | None]] = {
+    "tflite_int8": (lambda: tf.lite.OpsSet.TFLITE_BUILTINS_INT8, lambda: tf.int8),
+    "tflite_int16x8": (
+        lambda: tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, None),
+}
+
 
 def convert(saved_model_dir: str, fmt: str, signatures: list[str],
             calibration: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
@@ -22,8 +32,8 @@ def convert(saved_model_dir: str, fmt: str, signatures: list[str],
 
     Full int8 asks for int8 kernels only, with int8 inputs and outputs where they are float;
     `float_inputs` says whether every input of `signature` is float (ids stay int32). A model
-    with ops that have no int8 kernel falls back to float kernels for those ops, and
-    the notes say so (`fully_int8: false`).
+    with ops that have no int8 (or 16x8) kernel falls back to float kernels for those ops, and
+    the notes say so (`fully_int8: false`, `fully_int16x8: false`).
     """
     notes: dict[str, Any] = {"select_tf_ops": False}
 
@@ -41,29 +51,30 @@ def convert(saved_model_dir: str, fmt: str, signatures: list[str],
         c.optimizations = [tf.lite.Optimize.DEFAULT]
         c.target_spec.supported_types = [tf.float16]
         return c.convert(), notes
-    if fmt != "tflite_int8":
-        raise ValueError(f"format: expected one of tflite_float, tflite_dynamic, tflite_int8 or "
-                         f"tflite_fp16, got {fmt!r}")
+    if fmt not in CALIBRATED:
+        raise ValueError(f"format: expected one of tflite_float, tflite_dynamic, tflite_fp16, "
+                         f"{' or '.join(CALIBRATED)}, got {fmt!r}")
     if calibration is None:
-        raise ValueError("tflite_int8 needs calibration examples")
+        raise ValueError(f"{fmt} needs calibration examples")
+    quantized_ops, io_type = CALIBRATED[fmt]
     c.optimizations = [tf.lite.Optimize.DEFAULT]
     c.representative_dataset = calibration
-    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if float_inputs:
-        c.inference_input_type = tf.int8
-        c.inference_output_type = tf.int8
+    c.target_spec.supported_ops = [quantized_ops()]
+    if float_inputs and io_type is not None:
+        c.inference_input_type = io_type()
+        c.inference_output_type = io_type()
+    fully = f"fully_{fmt.removeprefix('tflite_')}"  # fully_int8, fully_int16x8
     try:
         content = c.convert()
-        notes["fully_int8"] = True
+        notes[fully] = True
     except Exception as e:  # noqa: BLE001 (the converter raises many types for missing kernels)
         c = converter()
         c.optimizations = [tf.lite.Optimize.DEFAULT]
         c.representative_dataset = calibration
-        c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                                       tf.lite.OpsSet.TFLITE_BUILTINS]
+        c.target_spec.supported_ops = [quantized_ops(), tf.lite.OpsSet.TFLITE_BUILTINS]
         content = c.convert()
-        notes["fully_int8"] = False
-        notes["int8_fallback_reason"] = str(e).splitlines()[0][:300]
+        notes[fully] = False
+        notes[f"{fully.removeprefix('fully_')}_fallback_reason"] = str(e).splitlines()[0][:300]
     return content, notes
 
 

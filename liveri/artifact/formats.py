@@ -40,6 +40,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "TFLite, float16 weights"),
     Format("onnx", "liveri/model.onnx", ONNXRUNTIME, True, True, False, True,
            "ONNX (tf2onnx), run by onnxruntime"),
+    Format("tflite_int16x8", "liveri/model_int16x8.tflite", LITERT, False, True, True, True,
+           "TFLite, int8 weights and int16 activations calibrated on training examples"),
     Format("tflite_int8_qat", "liveri/model_int8_qat.tflite", LITERT, False, True, True, True,
            "TFLite, full int8 after quantization-aware fine-tuning (export.qat_steps > 0)"),
 )}
