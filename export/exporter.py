@@ -155,6 +155,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
     artifacts: list[Artifact] = [_saved_model_entry(tmp, signatures)]
     int8_layers: dict[str, Any] = {}  # per-layer quantization error of each int8 artifact
     debugger = None  # the int8 conversion under the QuantizationDebugger, when it ran
+    skipped: list[manifest.Skipped] = []  # opt-in formats that could not be made
     for fmt in formats:
         t0 = time.perf_counter()
         if fmt == qat.FORMAT:
@@ -166,8 +167,18 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             _log(f"{fmt}: mean loss of the first and last tenth of steps {first:.4f} -> "
                  f"{last:.4f}")
         elif formats_lib.get(fmt).runtime == formats_lib.LITERT:
-            content, notes = tflite.convert(str(tmp), fmt, list(task.tflite_signatures),
-                                            calibration, float_inputs=float_inputs)
+            try:
+                content, notes = tflite.convert(str(tmp), fmt, list(task.tflite_signatures),
+                                                calibration, float_inputs=float_inputs)
+            except Exception as e:  # noqa: BLE001 (the converter raises many types)
+                if formats_lib.get(fmt).default:
+                    raise
+                # An opt-in format TFLite cannot make for this model (16x8 on a Transformer)
+                # is listed as skipped, with why, rather than failing the whole export.
+                skipped.append(manifest.Skipped(fmt, f"TFLite could not convert it: "
+                                                     f"{str(e).splitlines()[-1][:300]}"))
+                _log(f"{fmt} skipped: {skipped[-1].reason}")
+                continue
             if fmt in tflite.CALIBRATED:
                 notes["calibrated_on"] = calibrated_on
             if fmt == "tflite_int8":
@@ -240,6 +251,7 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
         budgets=dict(params.release.items()),
         gate={"verdict": "pending"},
         origin={"kind": "experiment", "logdir": str(Path(logdir).resolve())},
+        skipped=skipped,
         **side_files,
     )
 

@@ -59,3 +59,21 @@ def test_int16x8_is_bundled_and_answers_on_litert(int16x8_version, tmp_path):
         assert run.returncode == 0, run.stderr
         right += json.loads(run.stdout)["class_id"] == test["label"][i]
     assert right >= 4
+
+
+@pytest.mark.slow  # about 110 s: a Transformer LM's training and export
+def test_a_model_16x8_cannot_convert_is_exported_with_int16x8_listed_as_skipped(tmp_path):
+    """TFLite's 16x8 quantizer refuses the Transformer LM (docs/int8.md): the opt-in format is
+    listed as skipped with the converter's reason, and the rest of the version is published."""
+    logdir = tmp_path / "lm"
+    liveri("train", "-e", "text.TransformerLm", "--logdir", str(logdir),
+           "--set", "train.max_steps=5", "--set", "train.eval_every=5")
+    liveri("export", "-e", "text.TransformerLm", "--logdir", str(logdir), "--model_repo",
+           str(tmp_path / "repo"), "--formats", "saved_model,tflite_float,tflite_int16x8",
+           "--set", "export.parity_examples=20")
+    version = tmp_path / "repo" / "text_transformerlm" / "1"
+    source = manifest.load(version)
+    assert source.formats == ["saved_model", "tflite_float"]
+    assert [s.format for s in source.skipped] == ["tflite_int16x8"]
+    assert "could not convert" in source.skipped[0].reason
+    assert manifest.verify(version) == []
