@@ -67,11 +67,11 @@ def metric_budget(key: str, budget: float, measured: float | None, higher_is_bet
                    "the main metric is lower-is-better, so the budget is its ceiling")
 
 
-def metric_drop(main: str, metrics: dict[str, dict[str, float]], higher_is_better: bool
-                ) -> float | None:
-    """How much the main metric gets worse from the float TFLite to the int8 one."""
+def metric_drop(main: str, metrics: dict[str, dict[str, float]], higher_is_better: bool,
+                quantized: str = "tflite_int8") -> float | None:
+    """How much the main metric gets worse from the float TFLite to the `quantized` one."""
     try:
-        return worse_by(metrics["tflite_int8"][main], metrics["tflite_float"][main],
+        return worse_by(metrics[quantized][main], metrics["tflite_float"][main],
                         higher_is_better)
     except KeyError:
         return None

@@ -20,7 +20,6 @@ from liveri.benchmarks import budgets as judge
 from liveri import layout
 from liveri.artifact import manifest
 from liveri.artifact.manifest import Manifest
-from liveri.budgets import worse_by
 
 INT8 = "tflite_int8"
 OTHERS = ("tflite_int16x8", "tflite_int8_qat")  # further quantized formats, when exported
@@ -43,8 +42,7 @@ def row(source: Manifest) -> dict[str, Any]:
         int8_vs_float_bytes=source.artifact(INT8).bytes / source.artifact("tflite_float").bytes,
         float_layers=len(kept.get("layers", [])),
         others={fmt: {main: metrics[fmt][main],
-                      "drop": worse_by(metrics[fmt][main], metrics["tflite_float"][main],
-                                       source.higher_is_better)}
+                      "drop": judge.metric_drop(main, metrics, source.higher_is_better, fmt)}
                 for fmt in OTHERS if fmt in metrics})
     return found
 

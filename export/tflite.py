@@ -63,18 +63,18 @@ def convert(saved_model_dir: str, fmt: str, signatures: list[str],
     if float_inputs and io_type is not None:
         c.inference_input_type = io_type()
         c.inference_output_type = io_type()
-    fully = f"fully_{fmt.removeprefix('tflite_')}"  # fully_int8, fully_int16x8
+    kind = fmt.removeprefix("tflite_")  # int8, int16x8
     try:
         content = c.convert()
-        notes[fully] = True
+        notes[f"fully_{kind}"] = True
     except Exception as e:  # noqa: BLE001 (the converter raises many types for missing kernels)
         c = converter()
         c.optimizations = [tf.lite.Optimize.DEFAULT]
         c.representative_dataset = calibration
         c.target_spec.supported_ops = [quantized_ops(), tf.lite.OpsSet.TFLITE_BUILTINS]
         content = c.convert()
-        notes[fully] = False
-        notes[f"{fully.removeprefix('fully_')}_fallback_reason"] = str(e).splitlines()[0][:300]
+        notes[f"fully_{kind}"] = False
+        notes[f"{kind}_fallback_reason"] = str(e).splitlines()[0][:300]
     return content, notes
 
 
