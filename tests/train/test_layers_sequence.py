@@ -90,6 +90,39 @@ def test_position_embedding_layers_shapes_and_values():
         SinusoidalPositionEmbedding.Params().Set(embedding_dim=5).Instantiate()
 
 
+def test_sinusoids_come_from_tables_equal_to_the_formula_up_to_max_length():
+    sinus = SinusoidalPositionEmbedding.Params().Set(embedding_dim=8, max_length=1000)
+    layer = sinus.Instantiate()
+    positions = np.array([0, 1, 31, 32, 33, 500, 999])  # across the coarse/fine boundaries
+    frequencies = np.exp(np.arange(4) * -np.log(1e4) / 3)
+    angles = positions[:, None] * frequencies
+    expected = np.concatenate([np.sin(angles), np.cos(angles)], -1)
+    np.testing.assert_allclose(layer(tf.constant(positions)).numpy(), expected, atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError):  # past the tables
+        layer(tf.constant([1024]))
+
+
+def test_sinusoids_survive_full_int8_tflite(tmp_path):
+    """Full int8 quantizes the tables' values ([-1, 1]), not angles of hundreds of radians."""
+    from liveri.export.tflite import convert
+    from liveri.runtimes import TfliteModel
+
+    layer = SinusoidalPositionEmbedding.Params().Set(embedding_dim=64).Instantiate()
+    module = tf.Module()
+    module.f = tf.function(lambda positions: {"signal": layer(positions)},
+                           input_signature=[tf.TensorSpec([None, None], tf.int32, "positions")])
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.f})
+    positions = np.tile(np.arange(200, dtype=np.int32), (2, 1))
+
+    def calibration():
+        yield {"positions": positions}
+
+    content, _ = convert(str(tmp_path), "tflite_int8", ["serving_default"], calibration,
+                         float_inputs=False)
+    (out,) = TfliteModel(content)(positions=positions).values()
+    assert np.abs(out - layer(positions).numpy()).max() < 0.05
+
+
 def test_variational_noise_layer_only_in_step_context_after_start_step():
     p = Linear.Params().Set(input_dims=3, output_dims=2)
     p.vn.Set(global_vn=True, scale=0.5, start_step=10)

@@ -16,10 +16,14 @@ LOGIT_LIMIT = 20.0
 
 
 def CausalMask(query_length: Any, source_length: Any, offset: Any = 0) -> Any:
-    """[T, S] float, 1.0 where source position s is later than query position t + offset."""
+    """[T, S] float, 1.0 where source position s is later than query position t + offset.
+
+    Integer min/max of the position difference rather than a comparison: TFLite's 16x8
+    quantizer wants a calibrated range for an int32 comparison's inputs and cannot get one.
+    """
     query_pos = tf.expand_dims(tf.range(query_length) + offset, 1)
     source_pos = tf.expand_dims(tf.range(source_length), 0)
-    return tf.cast(source_pos > query_pos, tf.float32)
+    return tf.cast(tf.minimum(tf.maximum(source_pos - query_pos, 0), 1), tf.float32)
 
 
 def PaddingMask(paddings: Any) -> Any:

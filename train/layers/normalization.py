@@ -36,7 +36,9 @@ class LayerNorm(BaseLayer):
         x = self.CastToCompute(x)
         mean = tf.reduce_mean(x, axis=-1, keepdims=True)
         centered = self.QAct("centered", x - mean)
-        variance = self.QAct("variance", tf.reduce_mean(tf.square(centered), -1, keepdims=True))
+        # centered * centered, not tf.square: TFLite fuses a square of a difference into
+        # SQUARED_DIFFERENCE, which LiteRT cannot run on 16x8 (int16) tensors.
+        variance = self.QAct("variance", tf.reduce_mean(centered * centered, -1, keepdims=True))
         inverse_std = self.QAct("inverse_std", tf.math.rsqrt(variance + self.params.epsilon))
         normed = self.QAct("normed", centered * inverse_std)
         return self.QAct("output", normed * self.Weight(self.scale) + self.Weight(self.bias))

@@ -98,8 +98,9 @@ class CtcAsr(BaseTask):
         real = tf.expand_dims(1.0 - tf.cast(paddings, tf.float32), -1)
         count = tf.maximum(tf.reduce_sum(real, axis=1, keepdims=True), 1.0)
         mean = tf.reduce_sum(features * real, axis=1, keepdims=True) / count
-        var = tf.reduce_sum(tf.square(features - mean) * real, axis=1, keepdims=True) / count
-        return (features - mean) * tf.math.rsqrt(var + 1e-3) * real
+        centered = features - mean  # squared by a product: see LayerNorm (16x8 TFLite)
+        var = tf.reduce_sum(centered * centered * real, axis=1, keepdims=True) / count
+        return centered * tf.math.rsqrt(var + 1e-3) * real
 
     def _SpecAugment(self, x: Any) -> Any:
         """Mel bins shifted by a random amount, then one random band of bins and one random
