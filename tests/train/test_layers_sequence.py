@@ -105,6 +105,7 @@ def test_sinusoids_come_from_tables_equal_to_the_formula_up_to_max_length():
 def test_sinusoids_survive_full_int8_tflite(tmp_path):
     """Full int8 quantizes the tables' values ([-1, 1]), not angles of hundreds of radians."""
     from liveri.export.tflite import convert
+
     from liveri.runtimes import TfliteModel
 
     layer = SinusoidalPositionEmbedding.Params().Set(embedding_dim=64).Instantiate()
