@@ -10,9 +10,11 @@ SHORT = ["--set", "train.max_steps=100", "--set", "train.checkpoint_every=50"]
 # Seed noise, measured: image.Digits for 100 steps (global batch 64) on one device with
 # train.seed and model.random_seed varied over four seeds ended at dev loss 0.454-0.494 and dev
 # accuracy 0.956-0.978 (4 of 182 examples apart). Two workers with the same seeds as one device
-# ended within 0.005 loss and 2 examples of it (four seeds). The bands are the seed ranges.
+# ended within 0.005 loss and 2 examples of it (four seeds). The bands are the seed ranges,
+# the accuracy band widened by 2 examples: the two-worker run is not bit-reproducible (a CI run
+# on 2026-12-04 ended 5 examples and 0.012 loss apart; its rerun within 4 examples).
 LOSS_NOISE = 0.04
-ACCURACY_NOISE = 4 / 182
+ACCURACY_NOISE = 6 / 182
 
 
 def final_dev(logdir):
