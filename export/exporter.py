@@ -173,8 +173,8 @@ def _write_version(params: Params, task: Any, step: int, checkpoint: str, tmp: P
             except Exception as e:  # noqa: BLE001 (the converter raises many types)
                 if formats_lib.get(fmt).default:
                     raise
-                # An opt-in format TFLite cannot make for this model (16x8 on a Transformer)
-                # is listed as skipped, with why, rather than failing the whole export.
+                # An opt-in format TFLite cannot make for this model is listed as skipped,
+                # with why, rather than failing the whole export.
                 skipped.append(manifest.Skipped(fmt, f"TFLite could not convert it: "
                                                      f"{str(e).splitlines()[-1][:300]}"))
                 _log(f"{fmt} skipped: {skipped[-1].reason}")

@@ -21,7 +21,7 @@ class SinusoidalPositionEmbedding(BaseLayer):
     Computing sin(position * frequency) in the graph instead makes full-int8 TFLite quantize the
     angles themselves (0.7 rad per step for 180 positions), which scrambled every position
     vector; tables of values in [-1, 1] quantize to 1/127. Two tables of sqrt(max_length) rows
-    rather than one of max_length keep the float model 3% larger instead of 11% (text.Punctuator).
+    made text.Punctuator's float model 3% larger; one table of even 1,024 rows made it 11% larger.
     """
 
     @classmethod
