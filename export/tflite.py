@@ -57,9 +57,14 @@ def convert(saved_model_dir: str, fmt: str, signatures: list[str],
     if calibration is None:
         raise ValueError(f"{fmt} needs calibration examples")
     quantized_ops, io_type = CALIBRATED[fmt]
-    c.optimizations = [tf.lite.Optimize.DEFAULT]
-    c.representative_dataset = calibration
-    c.target_spec.supported_ops = [quantized_ops()]
+
+    def calibrated(c: Any, ops: list[Any]) -> Any:
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        c.representative_dataset = calibration
+        c.target_spec.supported_ops = ops
+        return c
+
+    c = calibrated(c, [quantized_ops()])
     if float_inputs and io_type is not None:
         c.inference_input_type = io_type()
         c.inference_output_type = io_type()
@@ -68,11 +73,8 @@ def convert(saved_model_dir: str, fmt: str, signatures: list[str],
         content = c.convert()
         notes[f"fully_{kind}"] = True
     except Exception as e:  # noqa: BLE001 (the converter raises many types for missing kernels)
-        c = converter()
-        c.optimizations = [tf.lite.Optimize.DEFAULT]
-        c.representative_dataset = calibration
-        c.target_spec.supported_ops = [quantized_ops(), tf.lite.OpsSet.TFLITE_BUILTINS]
-        content = c.convert()
+        fallback = [quantized_ops(), tf.lite.OpsSet.TFLITE_BUILTINS]
+        content = calibrated(converter(), fallback).convert()  # inputs and outputs stay float
         notes[f"fully_{kind}"] = False
         notes[f"{kind}_fallback_reason"] = str(e).splitlines()[0][:300]
     return content, notes

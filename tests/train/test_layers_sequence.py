@@ -102,28 +102,6 @@ def test_sinusoids_come_from_tables_equal_to_the_formula_up_to_max_length():
         layer(tf.constant([1024]))
 
 
-def test_sinusoids_survive_full_int8_tflite(tmp_path):
-    """Full int8 quantizes the tables' values ([-1, 1]), not angles of hundreds of radians."""
-    from liveri.export.tflite import convert
-
-    from liveri.runtimes import TfliteModel
-
-    layer = SinusoidalPositionEmbedding.Params().Set(embedding_dim=64).Instantiate()
-    module = tf.Module()
-    module.f = tf.function(lambda positions: {"signal": layer(positions)},
-                           input_signature=[tf.TensorSpec([None, None], tf.int32, "positions")])
-    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.f})
-    positions = np.tile(np.arange(200, dtype=np.int32), (2, 1))
-
-    def calibration():
-        yield {"positions": positions}
-
-    content, _ = convert(str(tmp_path), "tflite_int8", ["serving_default"], calibration,
-                         float_inputs=False)
-    (out,) = TfliteModel(content)(positions=positions).values()
-    assert np.abs(out - layer(positions).numpy()).max() < 0.05
-
-
 def test_variational_noise_layer_only_in_step_context_after_start_step():
     p = Linear.Params().Set(input_dims=3, output_dims=2)
     p.vn.Set(global_vn=True, scale=0.5, start_step=10)

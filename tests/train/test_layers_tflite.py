@@ -3,17 +3,27 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from liveri.train.layers import LstmStack, MultiHeadAttention, TransformerEncoder
+from liveri.train.layers import (
+    LstmStack,
+    MultiHeadAttention,
+    SinusoidalPositionEmbedding,
+    TransformerEncoder,
+)
 
 from liveri.runtimes import TfliteModel
 
 
-def _convert(layer, fprop, specs, tmp_path):
-    """SavedModel of `fprop` -> TFLite bytes, refusing select TF ops."""
+def _save(layer, fprop, specs, tmp_path):
+    """`fprop` (reading `layer`'s variables) as the SavedModel's serving_default, at tmp_path."""
     module = tf.Module()
     module.vars = layer.variables
     module.f = tf.function(fprop, input_signature=specs)
     tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.f})
+
+
+def _convert(layer, fprop, specs, tmp_path):
+    """SavedModel of `fprop` -> TFLite bytes, refusing select TF ops."""
+    _save(layer, fprop, specs, tmp_path)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return TfliteModel(converter.convert())
@@ -70,19 +80,33 @@ def test_causal_transformer_stack_quantizes_to_16x8_and_runs_on_litert(tmp_path)
     p = TransformerEncoder.Params().Set(input_dims=8, model_dims=16, num_layers=2)
     p.layer.num_heads = 4
     encoder = p.Instantiate()
-    module = tf.Module()
-    module.vars = encoder.variables
-    module.f = tf.function(lambda x, paddings: encoder(x, paddings, causal=True),
-                           input_signature=_specs())
-    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.f})
+    _save(encoder, lambda x, paddings: encoder(x, paddings, causal=True), _specs(), tmp_path)
     rng = np.random.default_rng(1)
 
     def calibration():  # padded like the inputs below, so paddings' range reaches 1.0
         for _ in range(16):
             yield {"x": rng.normal(size=(2, 6, 8)).astype(np.float32), "paddings": _inputs()[1]}
 
-    content, notes = convert(str(tmp_path), "tflite_int16x8", ["serving_default"], calibration)
+    content, _ = convert(str(tmp_path), "tflite_int16x8", ["serving_default"], calibration)
     x, paddings = _inputs()
     (out,) = TfliteModel(content)(x=x, paddings=paddings).values()
     expected = encoder(x, paddings, causal=True).numpy()
     assert np.abs(out - expected).max() < 0.02 * np.abs(expected).max()
+
+
+def test_sinusoids_survive_full_int8_tflite(tmp_path):
+    """Full int8 quantizes the tables' values ([-1, 1]), not angles of hundreds of radians."""
+    from liveri.export.tflite import convert
+
+    layer = SinusoidalPositionEmbedding.Params().Set(embedding_dim=64).Instantiate()
+    _save(layer, lambda positions: {"signal": layer(positions)},
+          [tf.TensorSpec([None, None], tf.int32, "positions")], tmp_path)
+    positions = np.tile(np.arange(200, dtype=np.int32), (2, 1))
+
+    def calibration():
+        yield {"positions": positions}
+
+    content, _ = convert(str(tmp_path), "tflite_int8", ["serving_default"], calibration,
+                         float_inputs=False)
+    (out,) = TfliteModel(content)(positions=positions).values()
+    assert np.abs(out - layer(positions).numpy()).max() < 0.05

@@ -43,17 +43,18 @@ class SinusoidalPositionEmbedding(BaseLayer):
         self.step = math.isqrt(p.max_length - 1) + 1  # H: fine rows; coarse rows cover the rest
         half = p.embedding_dim // 2
         log_increment = math.log(p.max_timescale / p.min_timescale) / max(half - 1, 1)
-        self.frequencies = p.min_timescale * np.exp(np.arange(half) * -log_increment)
+        frequencies = p.min_timescale * np.exp(np.arange(half) * -log_increment)
 
-    def _Table(self, positions: np.ndarray) -> Any:
-        angles = positions[:, None] * self.frequencies  # float64: exact tables
-        return tf.constant(np.concatenate([np.sin(angles), np.cos(angles)], -1), tf.float32)
+        def Table(positions: np.ndarray) -> np.ndarray:
+            angles = positions[:, None] * frequencies  # float64: exact tables
+            return np.concatenate([np.sin(angles), np.cos(angles)], -1).astype(np.float32)
+
+        self.coarse = Table(np.arange(-(-p.max_length // self.step)) * self.step)
+        self.fine = Table(np.arange(self.step))
 
     def FProp(self, positions: Any) -> Any:
-        h = self.step
-        rows = -(-self.params.max_length // h)
-        coarse = tf.gather(self._Table(np.arange(rows) * h), positions // h)
-        fine = tf.gather(self._Table(np.arange(h)), positions % h)
+        coarse = tf.gather(self.coarse, positions // self.step)
+        fine = tf.gather(self.fine, positions % self.step)
         sin_a, cos_a = tf.split(coarse, 2, axis=-1)
         sin_b, cos_b = tf.split(fine, 2, axis=-1)
         signal = tf.concat([sin_a * cos_b + cos_a * sin_b, cos_a * cos_b - sin_a * sin_b], -1)
