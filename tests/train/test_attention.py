@@ -83,3 +83,28 @@ def test_attention_gradients_finite_with_fully_padded_row():
 def test_attention_layer_rejects_heads_not_dividing_dims():
     with pytest.raises(ValueError, match="num_heads"):
         MultiHeadAttention.Params().Set(input_dims=8, num_heads=3).Instantiate()
+
+
+def test_attention_probs_are_the_softmax_of_clipped_logits_with_masked_ones_at_the_floor():
+    """Logits clipped to +-LOGIT_LIMIT, masked ones set to -LOGIT_LIMIT, gradients stopped
+    where clipped: the contract full-int8 TFLite relies on, checked against numpy."""
+    from liveri.train.layers.attention import LOGIT_LIMIT, PaddingMask
+
+    atten = _atten()
+    rng = np.random.default_rng(1)
+    query = tf.constant(rng.normal(size=(2, 3, 8)) * 40, tf.float32)  # logits well past 20
+    keys, values = atten.ProjectSource(tf.constant(rng.normal(size=(2, 4, 8)), tf.float32))
+    paddings = tf.constant([[0, 0, 1, 1], [0, 0, 0, 1]], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(query)
+        _, probs = atten.Attend(query, keys, values, PaddingMask(paddings))
+        loss = tf.reduce_sum(probs * tf.random.stateless_normal(probs.shape, [1, 2]))
+    q = atten._SplitHeads(atten.query(query)).numpy() * atten.head_dims ** -0.5
+    logits = np.einsum("btnh,bsnh->bnts", q, keys.numpy())
+    assert np.abs(logits).max() > 2 * LOGIT_LIMIT
+    expected = np.clip(logits, -LOGIT_LIMIT, LOGIT_LIMIT)
+    expected = np.where(paddings.numpy()[:, None, None, :] > 0, -LOGIT_LIMIT, expected)
+    expected = np.exp(expected - expected.max(-1, keepdims=True))
+    np.testing.assert_allclose(probs.numpy(), expected / expected.sum(-1, keepdims=True),
+                               atol=1e-6)
+    assert np.isfinite(tape.gradient(loss, query).numpy()).all()

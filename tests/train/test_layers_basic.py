@@ -123,3 +123,24 @@ def test_a_named_activation_goes_through_its_attached_quantizer_and_others_are_r
     assert not np.allclose(plain, rounded.numpy())
     with pytest.raises(ValueError, match="lin: 'output' is not in Linear.ACTIVATIONS"):
         layer.QAct("output", x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_dropout_keeps_its_rounded_fraction_and_the_mean(dtype):
+    from liveri.train.layers.dropout import KeptFraction
+
+    layer = Dropout(Dropout.Params().Set(keep_prob=0.9))
+    dropped = tf.cast(layer(tf.ones((400, 500), dtype), training=True), tf.float32).numpy()
+    kept = KeptFraction(0.9)
+    assert kept == 230 / 256
+    assert np.mean(dropped != 0) == pytest.approx(kept, abs=0.005)
+    np.testing.assert_allclose(dropped[dropped != 0], 1 / kept, rtol=1e-2)
+    assert np.mean(dropped) == pytest.approx(1.0, abs=0.01)  # expectations unchanged
+    again = tf.cast(layer(tf.ones((400, 500), dtype), training=True), tf.float32).numpy()
+    assert np.mean((dropped == 0) != (again == 0)) > 0.1  # a fresh mask every call
+
+
+@pytest.mark.parametrize("keep_prob", [0.0, 1.5])
+def test_dropout_refuses_a_keep_prob_outside_0_1(keep_prob):
+    with pytest.raises(ValueError, match="keep_prob must be in"):
+        Dropout(Dropout.Params().Set(keep_prob=keep_prob))
