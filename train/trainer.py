@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from liveri.train.evaluation import evaluate
+from liveri.train.evaluation import eval_dataset, evaluate
 from liveri.train.layers import variational_noise
 from liveri.train.lr_schedules import LearningRate
 from liveri.train.progress import Progress
@@ -95,13 +95,31 @@ class Trainer:
             self.best_checkpoint = tf.train.Checkpoint(step=self.step, model=self.model_vars,
                                                        **extra)
         self.variables = self.task.trainable_variables
+        self._float_task = None  # see _FloatTask
+        self._eval_data: dict[str, Any] = {}  # per split, built on first use
         self.teacher = load_teacher(params.train.distill)
 
     # -- evaluation ------------------------------------------------------------------------
     def Evaluate(self, split: str) -> dict[str, float]:
-        """Metrics on `split` with the weights export will ship (the averages when enabled)."""
+        """Metrics on `split` with the weights export will ship (the averages when enabled), in
+        float32 even when training computes in a mixed precision: the metric is then the
+        exported model's, which computes in float32."""
+        if split not in self._eval_data:
+            self._eval_data[split] = eval_dataset(self.input, split)
         with self.AveragedWeights():
-            return evaluate(self.task, self.input, split)
+            return evaluate(self._FloatTask(), self.input, split, self._eval_data[split])
+
+    def _FloatTask(self) -> Any:
+        """The task itself, or under mixed precision a float32 twin holding its current
+        weights (built on first use; weights copied at every call)."""
+        if not self.params.train.mixed_precision:
+            return self.task
+        if self._float_task is None:
+            self._float_task = self.params.model.Instantiate()
+        weights = self.task.VariablesByPath()
+        for path, variable in self._float_task.VariablesByPath().items():
+            variable.assign(weights[path])
+        return self._float_task
 
     @contextlib.contextmanager
     def AveragedWeights(self) -> Iterator[None]:

@@ -100,6 +100,21 @@ def test_bfloat16_mixed_precision_needs_no_loss_scaling(tmp_path):
     assert losses and all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
+def test_bfloat16_training_reports_the_metrics_of_the_float32_model_export_ships(tmp_path):
+    from liveri.train.evaluation import evaluate
+    from liveri.train.trainer import restore_task
+
+    trainer = train(tmp_path, "train.mixed_precision=True", "train.mixed_precision_dtype='bfloat16'",
+                    "train.max_steps=20", "train.log_every=10")
+    reported = json.loads((tmp_path / "metrics.json").read_text())
+    task, step, _ = restore_task(trainer.params, tmp_path)  # float32, as export builds it
+    assert step == 20 and task.compute_dtype == "float32"
+    exported = evaluate(task, trainer.input, "test")
+    assert reported["loss"] == pytest.approx(exported["loss"], rel=1e-6)
+    assert reported["accuracy"] == exported["accuracy"]
+    assert trainer.task.compute_dtype == "bfloat16"  # training itself stayed in bfloat16
+
+
 def test_an_unknown_mixed_precision_dtype_is_refused_by_name(tmp_path):
     from liveri.errors import UsageError
 
