@@ -7,7 +7,6 @@ from typing import Any
 
 from liveri.lazy import tf
 
-
 # One compiled eval step per task while the task lives: a trainer evaluates the same task every
 # `eval_every` steps, and tracing it anew each time (once per batch shape) was half of
 # speech.Asr's 6 s per dev eval. The step holds the task weakly, so the cache keeps no task.
