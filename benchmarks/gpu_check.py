@@ -23,10 +23,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-RUNS = {  # name -> (strategy, extra params, hide the GPUs)
+_FLOAT16 = ["train.mixed_precision=True", "train.mixed_precision_dtype=float16"]
+RUNS = {  # name -> (strategy, extra params, hide the GPUs); the CPU runs the defaults
     "cpu": ("one_device", [], True),
-    "gpu_mixed": ("one_device", ["train.mixed_precision=True"], False),
-    "mirrored_mixed": ("mirrored", ["train.mixed_precision=True"], False),
+    "gpu_mixed": ("one_device", _FLOAT16, False),
+    "mirrored_mixed": ("mirrored", _FLOAT16, False),
 }
 
 
