@@ -52,3 +52,37 @@ def test_text_tagging_kind_answers_serving_default_as_the_task_graph() -> None:
     empty = kind.serving_outputs(kind.decode(kind.encode([""]), {}), ["text", "scores"], {})
     assert empty["text"].tolist() == [b""] and empty["scores"].shape == (1, 1, 4)
 
+
+
+def test_speech_kind_answers_serving_default_as_the_task_graph() -> None:
+    """speech.Asr's artifacts stand in for its serving_default: the kind writes `text` and
+    `scores` as the graph does (the longest utterance's frames, a shorter one's padded frames
+    zero), and the graph's answer does not depend on how far the client padded its buffer."""
+    params = experiment_params("speech.Asr")
+    task, inp = params.model.Instantiate(), params.input.Instantiate()
+    vocab = task.AssetFiles(inp)["vocab.txt"].encode()
+    kind = kinds.load(task.PreprocessingSpec(inp), task.PostprocessingSpec(inp),
+                      {"vocab_file": vocab})
+    rng = np.random.default_rng(0)
+    waves = [rng.uniform(-0.3, 0.3, n).astype(np.float32) for n in (9000, 16000, 4100)]
+    serve = task.ExportSignatures(inp)
+    graphs = []
+    for width in (16000, 24000):  # exactly the longest, and padded further
+        buffer = np.zeros((len(waves), width), np.float32)
+        for row, w in zip(buffer, waves, strict=True):
+            row[: len(w)] = w
+        graphs.append({k: v.numpy() for k, v in serve["serving_default"](
+            waveform=tf.constant(buffer),
+            lengths=tf.constant([len(w) for w in waves], tf.int32)).items()})
+    np.testing.assert_allclose(graphs[0]["scores"], graphs[1]["scores"], atol=1e-5)
+    graph = graphs[0]
+    encoded = kind.encode(waves)
+    outputs = {k: v.numpy() for k, v in serve["features"](**{
+        k: tf.constant(v) for k, v in encoded.features.items()}).items()}
+    served = kind.serving_outputs(kind.decode(encoded, outputs), ["text", "scores"], outputs)
+    assert served["text"].tolist() == graph["text"].tolist()
+    assert served["scores"].shape == graph["scores"].shape
+    np.testing.assert_allclose(served["scores"], graph["scores"], atol=1e-3)
+    real = [len(a["scores"]) for a in kind.decode(encoded, outputs)]
+    assert real[1] == graph["scores"].shape[1] > real[0] > real[2]
+    assert not graph["scores"][2, real[2]:].any() and graph["scores"][2, : real[2]].all()

@@ -198,14 +198,26 @@ class CtcAsr(BaseTask):
         frames = tf.maximum(0, 1 + (lengths - config.frame_length) // config.frame_step)
         paddings = 1.0 - tf.sequence_mask(frames, tf.shape(features)[1], tf.float32)
         scores = self.ServeFeatures(features, paddings)["scores"]
-        ids, _ = self.ctc.GreedyDecode(scores, self.OutputPaddings(paddings))
+        out_paddings = self.OutputPaddings(paddings)
+        ids, _ = self.ctc.GreedyDecode(scores, out_paddings)
         chars = tf.constant(decoding_table(inp.Tokenizer().vocab))
         pieces = tf.where(ids >= 0, tf.gather(chars, tf.maximum(ids, 0)), "")
-        return {"text": tf.strings.reduce_join(pieces, axis=-1), "scores": scores}
+        return {"text": tf.strings.reduce_join(pieces, axis=-1),
+                "scores": self._RealFrameScores(scores, out_paddings)}
+
+    @staticmethod
+    def _RealFrameScores(scores: Any, out_paddings: Any) -> Any:
+        """Scores [N, T', C] cut to the longest utterance's frames, each shorter one's padded
+        frames zero: the answer does not depend on how far a client padded its buffer, and the
+        artifacts (which frame each waveform's real length) answer the same `scores`."""
+        real = 1.0 - out_paddings
+        longest = tf.shape(tf.where(tf.reduce_any(real > 0.5, axis=0)))[0]
+        return (scores * real[..., tf.newaxis])[:, :longest]
 
     def ExportSignatures(self, inp: Any) -> dict[str, Any]:
-        """`serving_default`: waveform float32 [N, S] (16 kHz, in [-1, 1], zero-padded to the
-        longest) and lengths int32 [N] (real samples of each) -> `text` and `scores`."""
+        """`serving_default`: waveform float32 [N, S] (16 kHz, in [-1, 1], zero-padded) and
+        lengths int32 [N] (real samples of each) -> `text` and `scores` [N, T', C] (T': the
+        longest utterance's output frames; a shorter one's padded frames are zero)."""
         if inp.Tokenizer().vocab_size != self.params.vocab_size:
             raise ValueError(f"model.vocab_size {self.params.vocab_size} != the input's char "
                              f"vocab of {inp.Tokenizer().vocab_size}")

@@ -79,9 +79,7 @@ class Kind:
                         outputs: Mapping[str, np.ndarray] | None, no_model_scores: Any
                         ) -> dict[str, np.ndarray]:
         """`serving_default` outputs of kinds whose graph answers `text` (the answers') and
-        `scores` (the model's own scores tensor, padded as the graph pads the batch). Not
-        speech: its graph frames the whole zero-padded waveform buffer, the kind only each
-        waveform's real length, so their `scores` differ in shape.
+        `scores` (`outputs`' scores tensor, padded as the graph pads the batch).
         `no_model_scores(n)`: the scores of a batch the kind answered without the model."""
         if set(names) - {"text", "scores"}:
             return Kind.serving_outputs(self, answers, names)

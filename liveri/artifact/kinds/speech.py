@@ -80,6 +80,17 @@ class SpeechToText(Kind):
                             "scores": frames.tolist()})
         return answers
 
+    def serving_outputs(self, answers: list[dict[str, Any]], names: Sequence[str],
+                        outputs: Mapping[str, np.ndarray] | None = None
+                        ) -> dict[str, np.ndarray]:
+        """`text`, and `scores` [N, T', C] as the graph writes them: T' the longest utterance's
+        real frames, a shorter one's padded frames zero."""
+        longest = max((len(a["scores"]) for a in answers), default=0)
+        scores = np.zeros((len(answers), longest, len(self.vocab)), np.float32)
+        for row, answer in zip(scores, answers, strict=True):
+            row[: len(answer["scores"])] = answer["scores"]
+        return self.text_and_scores(answers, names, {self.scores_output: scores}, None)
+
     def examples_from_serving(self, inputs: Mapping[str, np.ndarray]) -> list[Any]:
         """`serving_default` takes zero-padded waveforms and each one's real length."""
         return [w[:n] for w, n in zip(inputs[self.raw["name"]], inputs["lengths"], strict=True)]
