@@ -58,10 +58,9 @@ def compare(task: Any, kind: Kind, answers: list[Any], outputs: dict[str, np.nda
             reference_answers: list[Any], reference_outputs: dict[str, np.ndarray],
             raw: dict[str, np.ndarray]) -> dict[str, Any]:
     """The task metric of `answers`, their agreement with the trained model's, and the largest
-    score difference."""
-    scores_name = kind.scores_output
-    reference = reference_outputs[scores_name]
-    scores = align(np.asarray(outputs[scores_name], np.float32), reference)
+    difference of their scores as `serving_default` answers them."""
+    reference = kind.scores_as_served(reference_answers, reference_outputs)
+    scores = align(kind.scores_as_served(answers, outputs), reference)
     agreement = float(np.mean([kind.agreement_key(a) == kind.agreement_key(b)
                                for a, b in zip(answers, reference_answers, strict=True)]))
     return {**task.AnswerMetrics(answers, raw), "agreement": agreement,

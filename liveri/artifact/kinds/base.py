@@ -75,6 +75,12 @@ class Kind:
         raise KindError(f"{self.name} answers cannot be written as serving_default outputs "
                         f"{list(names)}")
 
+    def scores_as_served(self, answers: list[dict[str, Any]],
+                         outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The batch's scores as `serving_default` answers them, which parity compares: the
+        model's scores output as it is, unless a kind answers only part of it."""
+        return np.asarray(outputs[self.scores_output], np.float32)
+
     def text_and_scores(self, answers: list[dict[str, Any]], names: Sequence[str],
                         outputs: Mapping[str, np.ndarray] | None, no_model_scores: Any
                         ) -> dict[str, np.ndarray]:

@@ -83,13 +83,19 @@ class SpeechToText(Kind):
     def serving_outputs(self, answers: list[dict[str, Any]], names: Sequence[str],
                         outputs: Mapping[str, np.ndarray] | None = None
                         ) -> dict[str, np.ndarray]:
-        """`text`, and `scores` [N, T', C] as the graph writes them: T' the longest utterance's
-        real frames, a shorter one's padded frames zero."""
+        """`text`, and `scores` as the graph writes them (`scores_as_served`)."""
+        scores = self.scores_as_served(answers, outputs or {})
+        return self.text_and_scores(answers, names, {self.scores_output: scores}, None)
+
+    def scores_as_served(self, answers: list[dict[str, Any]],
+                         outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """[N, T', C]: T' the longest utterance's real frames, a shorter one's padded frames
+        zero (what the model computes past an utterance's end is no answer)."""
         longest = max((len(a["scores"]) for a in answers), default=0)
         scores = np.zeros((len(answers), longest, len(self.vocab)), np.float32)
         for row, answer in zip(scores, answers, strict=True):
             row[: len(answer["scores"])] = answer["scores"]
-        return self.text_and_scores(answers, names, {self.scores_output: scores}, None)
+        return scores
 
     def examples_from_serving(self, inputs: Mapping[str, np.ndarray]) -> list[Any]:
         """`serving_default` takes zero-padded waveforms and each one's real length."""
