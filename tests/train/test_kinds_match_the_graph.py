@@ -53,7 +53,6 @@ def test_text_tagging_kind_answers_serving_default_as_the_task_graph() -> None:
     assert empty["text"].tolist() == [b""] and empty["scores"].shape == (1, 1, 4)
 
 
-
 def test_speech_kind_answers_serving_default_as_the_task_graph() -> None:
     """speech.Asr's artifacts stand in for its serving_default: the kind writes `text` and
     `scores` as the graph does (the longest utterance's frames, a shorter one's padded frames
@@ -66,14 +65,12 @@ def test_speech_kind_answers_serving_default_as_the_task_graph() -> None:
     rng = np.random.default_rng(0)
     waves = [rng.uniform(-0.3, 0.3, n).astype(np.float32) for n in (9000, 16000, 4100)]
     serve = task.ExportSignatures(inp)
+    inputs = kind.serving_inputs(waves)  # zero-padded to exactly the longest
     graphs = []
-    for width in (16000, 24000):  # exactly the longest, and padded further
-        buffer = np.zeros((len(waves), width), np.float32)
-        for row, w in zip(buffer, waves, strict=True):
-            row[: len(w)] = w
+    for extra in (0, 8000):  # and padded further
+        waveform = np.pad(inputs["waveform"], [(0, 0), (0, extra)])
         graphs.append({k: v.numpy() for k, v in serve["serving_default"](
-            waveform=tf.constant(buffer),
-            lengths=tf.constant([len(w) for w in waves], tf.int32)).items()})
+            waveform=tf.constant(waveform), lengths=tf.constant(inputs["lengths"])).items()})
     np.testing.assert_allclose(graphs[0]["scores"], graphs[1]["scores"], atol=1e-5)
     graph = graphs[0]
     encoded = kind.encode(waves)
