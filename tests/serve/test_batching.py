@@ -510,3 +510,51 @@ def test_adaptive_batching_fills_batches_under_load_and_waits_for_no_one_alone()
         scheduler.stop()
     assert sizes["adaptive"] >= 12, sizes  # of 16 in flight
     assert sizes["adaptive"] > 1.3 * sizes["timeout 0"], sizes
+
+
+def _signature(model, options):
+    from liveri.serve.loader import Signature, TensorSpec
+
+    spec = TensorSpec("x", tf.float32.as_datatype_enum, (None, 2))
+    return Signature("serving_default", "tensorflow/serving/predict", {"x": spec},
+                     {"y": TensorSpec("y", tf.float32.as_datatype_enum, (None, 2))}, model,
+                     batcher=BatchScheduler(model, BatchingConfig(options)))
+
+
+@pytest.mark.parametrize("options", [None, BatchingOptions(batch_timeout_micros=1000)],
+                         ids=["adaptive", "parameters file"])
+def test_a_lone_coroutine_runs_on_the_loop_only_under_adaptive_batching(options):
+    """A lone request under adaptive batching runs on the event loop's thread (no hand-off to a
+    batch thread, the lowest latency), while 16 at once still share batches; a parameters file
+    means TF Serving's settings, so there every request goes through the batch queue."""
+    threads, delay = [], [0.0]
+
+    def model(inputs):
+        threads.append(threading.current_thread())
+        time.sleep(delay[0])
+        return {"y": inputs["x"] * 2 + 1}
+
+    signature = _signature(model, options)
+
+    async def offload(fn, inputs):
+        return await asyncio.get_running_loop().run_in_executor(None, fn, inputs)
+
+    async def client(i):
+        x = np.full((1, 2), float(i), np.float32)
+        answer = await signature.run_async({"x": x}, None, None, offload)
+        np.testing.assert_array_equal(answer["y"], x * 2 + 1)
+
+    async def scenario():
+        for i in range(5):  # one client: each request comes after the last is answered
+            await client(i)
+            await asyncio.sleep(0.002)
+        on_loop = [t is threading.current_thread() for t in threads]
+        threads.clear()
+        delay[0] = 0.001  # a call long enough for requests to overlap
+        await asyncio.gather(*(client(i) for i in range(16)))
+        return on_loop
+
+    on_loop = asyncio.run(scenario())
+    signature.batcher.stop()
+    assert on_loop == [options is None] * 5
+    assert len(threads) < 16  # the 16 shared batches (the first may run alone)
