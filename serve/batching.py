@@ -285,17 +285,6 @@ class BatchScheduler:
         """Examples waiting (the queue depth metric)."""
         return self._queued
 
-    @property
-    def adaptive(self) -> bool:
-        """True when no parameters file fixes the batching (see the module docstring)."""
-        return self._config.options.adaptive
-
-    @property
-    def alone(self) -> bool:
-        """No request queued, no batch gathering or running, and none expected to come with
-        the next (the expectation decays by half per batch, so it takes a few lone batches)."""
-        return self._leaders == 0 and self._queued == 0 and round(self._expected) <= 1
-
     def _keyed(self, inputs: dict[str, np.ndarray]) -> tuple[int, tuple] | None:
         """The request's (size, key), None when it cannot be batched; refuses oversized ones."""
         options = self._config.options

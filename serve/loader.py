@@ -133,16 +133,16 @@ class Signature:
         """`run` for a coroutine on an event loop. Batched calls run on a batch thread; an
         unbatched one through `offload` (a thread pool, as TF Serving runs each request on a
         thread of its own), so the loop keeps reading requests meanwhile, except a cheap call
-        whose request came alone, which runs on the loop: no hand-off, the lowest latency.
-        Under adaptive batching (no parameters file) a lone request runs so too: it has no
-        company to wait for, and the batch thread's hand-off would only add latency."""
+        whose request came alone, which runs on the loop: no hand-off, the lowest latency."""
         self._check_request(inputs, output_keys)
-        started = time.perf_counter()
-        alone = self._alone(started)
-        if self.batcher is not None and not (alone and self.batcher.adaptive
-                                             and self.batcher.alone):
+        if self.batcher is not None:
             return _selected(await self.batcher.submit_async(inputs, deadline), output_keys)
         _check_deadline(deadline)
+        started = time.perf_counter()
+        # Requests overlap when one is on a thread, or when this one was waiting as the last
+        # loop call ended (a lone client's next request comes a round trip later).
+        alone = (self.on_threads == 0 and self.call_seconds < INLINE_CALL_SECONDS
+                 and started - self.inline_ended > self.call_seconds / 2)
         if alone:
             outputs = self.run_direct(inputs)
             self.inline_ended = time.perf_counter()
@@ -156,13 +156,6 @@ class Signature:
         # The first call sets the mean: a slow model's first call must not look cheap.
         self.call_seconds += (elapsed - self.call_seconds) * (0.1 if self.call_seconds else 1.0)
         return _selected(outputs, output_keys)
-
-    def _alone(self, started: float) -> bool:
-        """Whether a cheap call may run on the loop: requests overlap when one is on a thread,
-        or when this one was waiting as the last loop call ended (a lone client's next request
-        comes a round trip later)."""
-        return (self.on_threads == 0 and self.call_seconds < INLINE_CALL_SECONDS
-                and started - self.inline_ended > self.call_seconds / 2)
 
 
 def _check_deadline(deadline: float | None) -> None:

@@ -32,3 +32,8 @@ class PunctuatorLmMultiTask(Punctuator):
         p = inherit_values(PunctuatorLm.Params(), super().Task())
         p.name = "punctuator_lm"
         return p.Set(task_weights=(1.0, 0.5))
+
+    def Train(self) -> Params:
+        # Its figures (F1 0.585, LM 4.50 per character, 9.0 min) are from float32 at 3,000
+        # steps; the punctuator's bfloat16 4,000-step recipe is untried here.
+        return super().Train().Set(max_steps=3000, mixed_precision=False)
