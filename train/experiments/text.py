@@ -8,6 +8,7 @@ from liveri.train.input.punctuator import PunctuatorInput
 from liveri.train.registry import register
 from liveri.train.tasks.lm import TransformerLm as TransformerLmTask
 from liveri.train.tasks.punctuator import PunctuatorTagger
+from liveri.train.trainer_params import BFLOAT16_TRAINING
 
 from liveri.artifact import formats
 from liveri.params import Params
@@ -39,14 +40,12 @@ class Punctuator(Experiment):
         return p
 
     def Train(self) -> Params:
-        # 4,000 steps in bfloat16 take about float32's 3,000-step time on 2 cores with
-        # AVX512-BF16 and reach F1 0.601 / 0.592 / 0.608 at three seeds, against 0.591 / 0.587
-        # / 0.597 (docs/performance.md, section 8); evaluation and export stay float32.
-        # Without native bfloat16: `--set train.mixed_precision=False`.
+        # 4,000 steps in bfloat16 take about float32's 3,000-step time on 2 cores and reach
+        # F1 0.601 / 0.592 / 0.608 at three seeds, against 0.591 / 0.587 / 0.597.
         return super().Train().Set(
             max_steps=4000, batch_size=64, learning_rate=1e-3, lr_schedule="cosine",
             warmup_steps=200, checkpoint_every=500, eval_every=1000, log_every=100,
-            mixed_precision=True, mixed_precision_dtype="bfloat16")
+            **BFLOAT16_TRAINING)
 
     def Export(self) -> Params:
         return super().Export().Set(parity_examples=400)
@@ -78,14 +77,11 @@ class TransformerLm(Experiment):
         return p
 
     def Train(self) -> Params:
-        # bfloat16 mixed precision: 8.2 min against 11.1 in float32 on 2 cores with
-        # AVX512-BF16, test perplexity 4.67 against 4.67 (docs/performance.md, section 8);
-        # evaluation and export stay float32. Without native bfloat16:
-        # `--set train.mixed_precision=False`.
+        # bfloat16: 8.2 min against 11.1 in float32 on 2 cores, test perplexity 4.67 in both.
         return super().Train().Set(
             max_steps=4000, batch_size=32, learning_rate=1e-3, lr_schedule="cosine",
             warmup_steps=200, checkpoint_every=500, eval_every=1000, log_every=100,
-            mixed_precision=True, mixed_precision_dtype="bfloat16")
+            **BFLOAT16_TRAINING)
 
     def Export(self) -> Params:
         # 16x8 (int8 weights, int16 activations) keeps float's perplexity where full int8

@@ -6,6 +6,7 @@ from liveri.train.experiment import Experiment
 from liveri.train.input.translation import TranslationInput
 from liveri.train.registry import register
 from liveri.train.tasks.translator import Translator as TranslatorTask
+from liveri.train.trainer_params import BFLOAT16_TRAINING
 
 from liveri.params import Params
 
@@ -31,14 +32,12 @@ class Translator(Experiment):
         return TranslationInput.Params().Set(vocab_size=4000, max_length=64)
 
     def Train(self) -> Params:
-        # bfloat16 mixed precision: 29.8 min against 41 in float32 on 2 cores with AVX512-BF16,
-        # test BLEU 25.40 against 24.59, full int8 within 0.33 BLEU of float (docs/translation.md);
-        # evaluation and export stay float32. Without native bfloat16:
-        # `--set train.mixed_precision=False`.
+        # bfloat16: 29.8 min against 41 in float32 on 2 cores, test BLEU 25.40 against 24.59,
+        # full int8 within 0.33 BLEU of float (docs/translation.md).
         return super().Train().Set(
             max_steps=6000, batch_size=64, learning_rate=1.5e-3, lr_schedule="warmup_rsqrt",
             warmup_steps=800, checkpoint_every=1000, eval_every=3000, log_every=100,
-            mixed_precision=True, mixed_precision_dtype="bfloat16")
+            **BFLOAT16_TRAINING)
 
     def Export(self) -> Params:
         return super().Export().Set(
